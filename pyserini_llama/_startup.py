@@ -1,0 +1,83 @@
+"""Import hook that lets plain Pyserini commands use pyserini-llama.
+
+Installed at interpreter start by the ``pyserini_llama.pth`` file (and by importing
+``pyserini_llama``). It imports nothing heavy: it only watches for three Pyserini modules.
+
+* ``pyserini``: before it runs, pick a Java 21+ runtime (:mod:`pyserini_llama.bootstrap`).
+* ``pyserini.encode._openai``: run it with a placeholder OpenAI key, restored afterwards.
+* ``pyserini.encode``: after it runs, register RepLLaMA in Pyserini's encoder maps, so
+  ``python -m pyserini.search.faiss --encoder <...repllama...>`` picks our encoder.
+"""
+
+import sys
+
+
+def _before_pyserini(module) -> None:
+    from pyserini_llama.bootstrap import prepare_java
+
+    try:
+        prepare_java()
+    except Exception as exc:  # Pyserini itself will fail later with its own message
+        print(f"pyserini-llama: could not prepare Java: {exc}", file=sys.stderr)
+
+
+def _after_encode(module) -> None:
+    from pyserini_llama.encoders.registration import register_with_pyserini
+
+    register_with_pyserini(module)
+
+
+class _WrappedLoader:
+    def __init__(self, loader, fullname):
+        self._loader = loader
+        self._fullname = fullname
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        if self._fullname == "pyserini":
+            _before_pyserini(module)
+            self._loader.exec_module(module)
+        elif self._fullname == "pyserini.encode._openai":
+            from pyserini_llama.bootstrap import placeholder_openai_key
+
+            with placeholder_openai_key():
+                self._loader.exec_module(module)
+        else:
+            self._loader.exec_module(module)
+            _after_encode(module)
+
+    def __getattr__(self, name):  # get_resource_reader, get_filename, ...
+        return getattr(self._loader, name)
+
+
+class PyseriniHook:
+    WATCHED = ("pyserini", "pyserini.encode._openai", "pyserini.encode")
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in self.WATCHED:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _WrappedLoader(spec.loader, fullname)
+        return spec
+
+
+def install() -> None:
+    """Install the hook once; catch up if Pyserini was imported before us."""
+    if not any(isinstance(f, PyseriniHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, PyseriniHook())
+    if "pyserini" in sys.modules and "jnius" not in sys.modules:
+        _before_pyserini(sys.modules["pyserini"])
+    encode = sys.modules.get("pyserini.encode")
+    if encode is not None and hasattr(encode, "query_encoder_class_map"):
+        _after_encode(encode)

@@ -1,0 +1,146 @@
+"""RepLLaMA: a LLaMA bi-encoder. One model embeds queries and passages into one vector space.
+
+Faithful to the castorini model card: ``query: {q}`` / ``passage: {title} {text}``, the
+tokenizer's own prefix (BOS for Llama-2) + text + EOS, the hidden state of that EOS,
+L2-normalised. Batching only changes speed: texts are sorted by length, padded on the right,
+and pooled at each row's last real token, then returned in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, format_passage, format_query
+from ..modeling.loading import load_backbone
+from ..modeling.tokens import SpecialTokens, encode_with_eos, last_token_hidden, length_sorted_batches, pad_right
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Passage:
+    text: str
+    title: str = ""
+    url: str | None = None
+
+
+PassageLike = Passage | str | dict
+
+
+def as_passage(item: PassageLike) -> Passage:
+    if isinstance(item, Passage):
+        return item
+    if isinstance(item, str):
+        return Passage(text=item)
+    if isinstance(item, dict):
+        return Passage(text=item.get("text") or "", title=item.get("title") or "", url=item.get("url"))
+    raise TypeError(f"a passage must be a Passage, str or dict, not {type(item).__name__}")
+
+
+class RepLLaMAEncoder:
+    """Embed queries and passages with a RepLLaMA checkpoint (any LLaMA-family model or adapter).
+
+    Example::
+
+        encoder = RepLLaMAEncoder("castorini/repllama-v1-7b-lora-passage", dtype="bfloat16", device="cuda")
+        q = encoder.encode_queries(["what is a lobster roll"])
+        p = encoder.encode_passages([{"title": "Lobster roll", "text": "A lobster roll is ..."}])
+        scores = q @ p.T
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_model: str | None = None,
+        tokenizer: str | None = None,
+        dtype: str = "float32",
+        device: str = "cpu",
+        query_max_length: int = 512,
+        passage_max_length: int = 512,
+        batch_size: int = 16,
+        dimension: int | None = None,
+        query_prefix: str = QUERY_PREFIX,
+        passage_prefix: str = PASSAGE_PREFIX,
+    ):
+        self.model, self.tokenizer = load_backbone(
+            model, "embedding", base_model=base_model, dtype=dtype, device=device, tokenizer_name=tokenizer
+        )
+        self.name = str(model)
+        self.device = device
+        self.special = SpecialTokens.of(self.tokenizer)
+        self.query_max_length = query_max_length
+        self.passage_max_length = passage_max_length
+        self.batch_size = batch_size
+        hidden = self.model.config.hidden_size
+        if dimension is not None and not 0 < dimension <= hidden:
+            raise ValueError(f"dimension must be in 1..{hidden} (the model's hidden size), not {dimension}")
+        self.dimension = dimension or hidden  # below hidden: Matryoshka prefix, re-normalised
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+
+    @classmethod
+    def from_model(cls, model, tokenizer, **kwargs) -> RepLLaMAEncoder:
+        """Wrap an already loaded model (e.g. during training) without reloading weights."""
+        self = cls.__new__(cls)
+        self.model, self.tokenizer = model, tokenizer
+        self.name = getattr(model.config, "_name_or_path", "in-memory model")
+        self.device = str(next(model.parameters()).device)
+        self.special = SpecialTokens.of(tokenizer)
+        self.query_max_length = kwargs.get("query_max_length", 512)
+        self.passage_max_length = kwargs.get("passage_max_length", 512)
+        self.batch_size = kwargs.get("batch_size", 16)
+        self.dimension = kwargs.get("dimension") or model.config.hidden_size
+        self.query_prefix = kwargs.get("query_prefix", QUERY_PREFIX)
+        self.passage_prefix = kwargs.get("passage_prefix", PASSAGE_PREFIX)
+        return self
+
+    def encode_queries(
+        self, queries: Sequence[str], *, max_length: int | None = None, batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """``(n, dimension)`` float32 unit vectors, in input order."""
+        texts = [format_query(q, self.query_prefix) for q in queries]
+        return self.encode_texts(texts, max_length or self.query_max_length, batch_size, show_progress, "queries")
+
+    def encode_passages(
+        self, passages: Sequence[PassageLike], *, max_length: int | None = None, batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, dict or text."""
+        texts = []
+        for item in passages:
+            p = as_passage(item)
+            texts.append(format_passage(p.text, p.title, p.url, self.passage_prefix))
+        return self.encode_texts(texts, max_length or self.passage_max_length, batch_size, show_progress, "passages")
+
+    def encode_texts(
+        self, texts: Sequence[str], max_length: int, batch_size: int | None = None, show_progress: bool = False,
+        what: str = "texts",
+    ) -> np.ndarray:
+        """Embed already formatted texts (prefix included)."""
+        import torch
+        from tqdm.auto import tqdm
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        ids = encode_with_eos(self.tokenizer, texts, max_length, self.special)
+        batches = list(length_sorted_batches([len(s) for s in ids], batch_size or self.batch_size))
+        with torch.inference_mode():
+            for batch in tqdm(batches, desc=f"encoding {what}", unit="batch", disable=not show_progress):
+                out[batch] = self._embed([ids[i] for i in batch])
+        return out
+
+    def _embed(self, sequences: list[list[int]]) -> np.ndarray:
+        import torch
+
+        input_ids, attention_mask = pad_right(sequences, self.special.pad_id)
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = last_token_hidden(hidden, attention_mask)[:, : self.dimension].float()
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu().numpy()

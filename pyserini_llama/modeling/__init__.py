@@ -1,0 +1,1 @@
+"""Model loading, input formatting and token handling shared by RepLLaMA and RankLLaMA."""

