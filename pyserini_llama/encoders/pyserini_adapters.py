@@ -13,9 +13,13 @@ import logging
 import os
 
 import numpy as np
-from pyserini.encode import DocumentEncoder, QueryEncoder
 
+from ..bootstrap import import_pyserini
 from .repllama import Passage, RepLLaMAEncoder
+
+_pyserini_encode = import_pyserini("pyserini.encode")
+QueryEncoder = _pyserini_encode.QueryEncoder
+DocumentEncoder = _pyserini_encode.DocumentEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +86,10 @@ class RepLLaMADocumentEncoder(DocumentEncoder):
         urls = kwargs.get("urls") or [None] * len(texts)
         passages = [Passage(text=t or "", title=h or "", url=u) for t, h, u in zip(texts, titles, urls, strict=True)]
         return self.encoder.encode_passages(passages, max_length=max_length)
+
+
+# Importing this module may itself have triggered the import of pyserini.encode, whose import
+# hook could not register these classes before they existed: register them now.
+from .registration import register_with_pyserini  # noqa: E402
+
+register_with_pyserini(_pyserini_encode)

@@ -10,6 +10,7 @@ that might also occur in it.
 from __future__ import annotations
 
 import logging
+import sys
 from types import ModuleType
 
 from ..bootstrap import import_pyserini
@@ -32,6 +33,9 @@ def register_with_pyserini(encode_module: ModuleType | None = None) -> None:
     """Add ``repllama`` to Pyserini's encoder maps (idempotent)."""
     if encode_module is None:
         encode_module = import_pyserini("pyserini.encode")
+    adapters = sys.modules.get(f"{__package__}.pyserini_adapters")
+    if adapters is not None and not hasattr(adapters, "RepLLaMADocumentEncoder"):
+        return  # mid-import: the adapters module registers itself when it finishes
     from .pyserini_adapters import RepLLaMADocumentEncoder, RepLLaMAQueryEncoder
 
     _insert_first(encode_module.query_encoder_class_map, ENCODER_CLASS, RepLLaMAQueryEncoder)

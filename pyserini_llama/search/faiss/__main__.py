@@ -1,0 +1,90 @@
+"""``python -m pyserini_llama.search.faiss``: Pyserini's dense search command for RepLLaMA."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import runpy
+import sys
+
+from ...cli_options import add_model_options, model_dtype
+from ...errors import run_cli
+
+logger = logging.getLogger("pyserini_llama.search.faiss")
+
+EXAMPLE = """example:
+  python -m pyserini_llama.search.faiss \\
+    --index indexes/scifact.repllama --topics beir-v1.0.0-scifact-test \\
+    --topics-dir ../shared/data/topics-and-qrels \\
+    --encoder castorini/repllama-v1-7b-lora-passage --encoder-class repllama \\
+    --output runs/run.scifact.repllama.trec --hits 1000 --batch-size 16 --device cuda --dtype bfloat16
+
+--topics: a Pyserini topic name (resolved offline from --topics-dir or $PYSERINI_LLAMA_TOPICS_DIR),
+a TSV file (qid<TAB>query) or a BEIR queries.jsonl. Any other --encoder-class is handed to
+`python -m pyserini.search.faiss` unchanged."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pyserini_llama.search.faiss",
+        description="Search a Pyserini FAISS index with RepLLaMA query embeddings; write a TREC run.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--index", required=True, help="FAISS index directory (index + docid) or prebuilt index name")
+    p.add_argument("--topics", required=True, help="topic name, TSV file or BEIR queries.jsonl")
+    p.add_argument("--topics-dir", default=None, help="directory of topics/qrels files for topic names")
+    p.add_argument("--encoder", required=True, help="model dir/id, LoRA adapter, .gguf file or short name")
+    p.add_argument("--encoder-class", default="repllama", help="repllama (default); others go to pyserini")
+    p.add_argument("--output", required=True, help="run file to write")
+    p.add_argument("--output-format", choices=("trec", "msmarco"), default="trec")
+    p.add_argument("--hits", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=16, help="queries per encoder batch")
+    p.add_argument("--threads", type=int, default=1, help="FAISS search threads")
+    p.add_argument("--max-length", type=int, default=512, help="query max length in tokens, EOS included")
+    p.add_argument("--query-prefix", default=None, help='query prefix (default "query: ")')
+    p.add_argument("--dimension", type=int, default=None, help="Matryoshka prefix length (must match the index)")
+    p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed topic lines, counting them")
+    add_model_options(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.encoder_class != "repllama":
+        from ...bootstrap import import_pyserini
+
+        import_pyserini("pyserini.search.faiss")
+        sys.argv = ["pyserini.search.faiss", *argv]
+        runpy.run_module("pyserini.search.faiss", run_name="__main__", alter_sys=True)
+        return 0
+
+    from ...data.queries import read_queries
+    from ...data.runs import write_trec_run
+    from ...encoders.repllama import RepLLaMAEncoder
+    from . import dense_search, open_faiss_searcher
+
+    queries = read_queries(args.topics, topics_dir=args.topics_dir, skip_bad_lines=args.skip_bad_lines)
+    encoder = RepLLaMAEncoder(
+        args.encoder, base_model=args.base_model, tokenizer=args.tokenizer, dtype=model_dtype(args),
+        device=args.device, query_max_length=args.max_length, batch_size=args.batch_size, dimension=args.dimension,
+    )
+    if args.query_prefix is not None:
+        encoder.query_prefix = args.query_prefix
+    searcher = open_faiss_searcher(args.index, encoder)
+    run = dense_search(
+        searcher, encoder, queries, hits=args.hits, threads=args.threads, remove_query=args.remove_query
+    )
+    write_trec_run(run, args.output, tag="pyserini-llama-repllama", hits=args.hits, output_format=args.output_format)
+    logger.info("wrote %d queries to %s", len(run), args.output)
+    return 0
+
+
+def cli() -> None:
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()
