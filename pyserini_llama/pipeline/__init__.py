@@ -1,0 +1,459 @@
+"""End-to-end BEIR pipeline: index, retrieve (BM25 / RepLLaMA / hybrid), rerank (RankLLaMA), evaluate.
+
+Everything lands in one output directory::
+
+    index.lucene/            BM25 index (stored documents), built by search.lucene.build_lucene_index
+    index.<model-slug>/      flat inner-product FAISS index of the retriever's passage embeddings
+    run.<stage>.trec         one TREC run per stage
+    <artifact>.manifest.json what each artifact was made from
+    metrics.json             stage x nDCG@10, MRR@10, Recall@100, Recall@1000 on the split's qrels
+
+Caching. Each artifact's manifest holds its own parameters and the manifests of its inputs (the
+corpus, the queries, the models, the upstream artifacts). An artifact whose manifest on disk matches
+is reused and nothing upstream of it is even opened; a changed parameter rebuilds that artifact and
+everything downstream of it. So a new ``--rerank-depth`` reruns only RankLLaMA. Artifacts are written
+atomically and their manifest only after them, so an interrupted run is redone, never half-reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import PyseriniLlamaError
+
+logger = logging.getLogger(__name__)
+
+FIRST_STAGES = ("bm25", "repllama", "hybrid")
+STAGES = (*FIRST_STAGES, "rankllama")
+METRICS = ("ndcg@10", "mrr@10", "recall@100", "recall@1000")
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of one pipeline run; the CLI flags map one to one onto these fields."""
+
+    dataset: Path
+    output_dir: Path
+    split: str = "test"
+    stages: list[str] | None = None  # None: bm25, + repllama with a retriever, + rankllama with a reranker
+    retriever: str | None = None
+    reranker: str | None = None
+    rerank_depth: int = 100
+    hits: int = 1000
+    fusion: str = "rrf"
+    alpha: float = 0.5
+    rrf_k: int = 60
+    batch_size: int = 16
+    device: str = "cpu"
+    dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
+    query_max_length: int = 512
+    passage_max_length: int = 512
+    reranker_query_max_length: int = 32
+    reranker_max_length: int = 196
+    threads: int = 1
+    k1: float = 0.9
+    b: float = 0.4
+    remove_query: bool = True  # Pyserini's BEIR regressions drop hits whose docid equals the qid
+
+    @property
+    def precision(self) -> str:
+        return self.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+
+
+def resolve_stages(config: PipelineConfig) -> list[str]:
+    """The stages to run, in order, after checking that the flags make sense together (one-line errors)."""
+    requested = (
+        list(config.stages)
+        if config.stages is not None
+        else (["bm25"] + (["repllama"] if config.retriever else []) + (["rankllama"] if config.reranker else []))
+    )
+    unknown = [s for s in requested if s not in STAGES]
+    if unknown or not requested:
+        raise PyseriniLlamaError(f"unknown stage(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(STAGES)}")
+    if len(set(requested)) != len(requested):
+        raise PyseriniLlamaError(f"a stage is listed twice in {','.join(requested)}")
+    if ("repllama" in requested or "hybrid" in requested) and not config.retriever:
+        need = "repllama" if "repllama" in requested else "hybrid (it fuses bm25 and repllama)"
+        raise PyseriniLlamaError(f"stage {need} needs --retriever (a RepLLaMA model)")
+    if "rankllama" in requested:
+        if not config.reranker:
+            raise PyseriniLlamaError("stage rankllama needs --reranker (a RankLLaMA model)")
+        if not any(s in requested for s in FIRST_STAGES):
+            raise PyseriniLlamaError("stage rankllama reranks a first stage: add bm25, repllama or hybrid to --stages")
+    if config.fusion not in ("rrf", "interpolation"):
+        raise PyseriniLlamaError(f"unknown --fusion {config.fusion!r}; choose rrf or interpolation")
+    if not 0.0 <= config.alpha <= 1.0:
+        raise PyseriniLlamaError(f"--alpha must be between 0 and 1, got {config.alpha}")
+    for name in (
+        "rerank_depth",
+        "hits",
+        "batch_size",
+        "query_max_length",
+        "passage_max_length",
+        "reranker_query_max_length",
+        "reranker_max_length",
+        "threads",
+        "rrf_k",
+    ):
+        if getattr(config, name) < 1:
+            raise PyseriniLlamaError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
+    if config.reranker_max_length <= config.reranker_query_max_length:
+        raise PyseriniLlamaError(
+            "--reranker-max-length must exceed --reranker-query-max-length (room for the document)"
+        )
+    if config.reranker and "rankllama" not in requested:
+        logger.warning("--reranker is unused: rankllama is not among the stages")
+    if config.retriever and not {"repllama", "hybrid"} & set(requested):
+        logger.warning("--retriever is unused: neither repllama nor hybrid is among the stages")
+    stages = [s for s in STAGES if s in requested or (s in ("bm25", "repllama") and "hybrid" in requested)]
+    added = [s for s in stages if s not in requested]
+    if added:
+        logger.info("hybrid fuses bm25 and repllama: running %s too", " and ".join(added))
+    return stages
+
+
+def rerank_source(stages: list[str]) -> str:
+    """The first-stage run RankLLaMA reranks: the last one requested, hybrid > repllama > bm25."""
+    return next(s for s in ("hybrid", "repllama", "bm25") if s in stages)
+
+
+def model_slug(model: str) -> str:
+    """A directory-name-safe name for a model: ``castorini/repllama-v1`` -> ``castorini--repllama-v1``."""
+    name = Path(model).name if Path(model).exists() else model
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.") or "model"
+
+
+def file_fingerprint(path: Path) -> list:
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def model_fingerprint(model: str) -> dict:
+    """The model name, plus size and mtime of its files when it is a local path (a retrained adapter differs)."""
+    path = Path(model)
+    if not path.exists():
+        return {"name": model}
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    return {"name": model, "files": [file_fingerprint(f) for f in files]}
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Artifact:
+    """An output file or directory, what it is made from, and how to make it."""
+
+    name: str
+    path: Path
+    params: dict
+    build: Callable[[], None]
+    inputs: list[Artifact] = field(default_factory=list)
+    ready: bool = field(default=False, repr=False)  # ensured in this process already
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path.with_name(self.name + ".manifest.json")
+
+    def manifest(self) -> dict:
+        return {"artifact": self.name, "params": self.params, "inputs": [i.manifest() for i in self.inputs]}
+
+    def is_current(self) -> bool:
+        if not self.path.exists() or not self.manifest_path.is_file():
+            return False
+        try:
+            on_disk = json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return on_disk == json.loads(json.dumps(self.manifest()))
+
+    def ensure(self) -> bool:
+        """Build this artifact (and, first, any input that is out of date) unless it is current; True if built."""
+        if self.ready:
+            return False
+        built = not self.is_current()
+        if built:
+            for artifact in self.inputs:
+                artifact.ensure()
+            self.manifest_path.unlink(missing_ok=True)
+            logger.info("building %s", self.path)
+            self.build()
+            write_json_atomic(self.manifest(), self.manifest_path)
+        else:
+            logger.info("reusing %s (its manifest matches)", self.path)
+        self.ready = True
+        return built
+
+
+class Pipeline:
+    """Builds the artifacts of a :class:`PipelineConfig`; models are loaded only if something must be computed."""
+
+    def __init__(self, config: PipelineConfig):
+        from ..data.corpus import corpus_files
+        from ..data.queries import read_beir_split
+
+        self.config = config
+        self.stages = resolve_stages(config)
+        self.out = Path(config.output_dir)
+        self.queries, self.qrels = read_beir_split(config.dataset, config.split)
+        if not self.queries:
+            raise PyseriniLlamaError(f"{config.dataset}: no queries of split {config.split} have text")
+        self.corpus = corpus_files(config.dataset)[0]
+        self._encoder = None
+        self._reranker = None
+        self.artifacts = self._plan()
+
+    # ------------------------------------------------------------------ plan
+    def _plan(self) -> dict[str, Artifact]:
+        c = self.config
+        corpus = {"corpus": file_fingerprint(self.corpus)}
+        queries = {
+            "split": c.split,
+            "queries_sha256": hashlib.sha256(json.dumps(self.queries).encode()).hexdigest(),
+        }
+        artifacts: dict[str, Artifact] = {}
+        if "bm25" in self.stages:
+            index = Artifact("index.lucene", self.out / "index.lucene", corpus, self._build_lucene)
+            artifacts["bm25"] = Artifact(
+                "run.bm25",
+                self.out / "run.bm25.trec",
+                {**queries, "hits": c.hits, "k1": c.k1, "b": c.b, "remove_query": c.remove_query},
+                self._build_bm25,
+                [index],
+            )
+        if "repllama" in self.stages:
+            slug = model_slug(c.retriever)
+            index = Artifact(
+                f"index.{slug}",
+                self.out / f"index.{slug}",
+                {
+                    **corpus,
+                    "model": model_fingerprint(c.retriever),
+                    "dtype": c.precision,
+                    "passage_max_length": c.passage_max_length,
+                    "fields": ["title", "text"],
+                },
+                self._build_faiss,
+            )
+            artifacts["repllama"] = Artifact(
+                "run.repllama",
+                self.out / "run.repllama.trec",
+                {**queries, "hits": c.hits, "query_max_length": c.query_max_length, "remove_query": c.remove_query},
+                self._build_repllama,
+                [index],
+            )
+        if "hybrid" in self.stages:
+            fusion = {"fusion": c.fusion, "hits": c.hits}
+            fusion.update({"rrf_k": c.rrf_k} if c.fusion == "rrf" else {"alpha": c.alpha})
+            artifacts["hybrid"] = Artifact(
+                "run.hybrid",
+                self.out / "run.hybrid.trec",
+                fusion,
+                self._build_hybrid,
+                [artifacts["bm25"], artifacts["repllama"]],
+            )
+        if "rankllama" in self.stages:
+            artifacts["rankllama"] = Artifact(
+                "run.rankllama",
+                self.out / "run.rankllama.trec",
+                {
+                    **corpus,
+                    **queries,
+                    "model": model_fingerprint(c.reranker),
+                    "dtype": c.precision,
+                    "depth": c.rerank_depth,
+                    "query_max_length": c.reranker_query_max_length,
+                    "max_length": c.reranker_max_length,
+                },
+                self._build_rankllama,
+                [artifacts[rerank_source(self.stages)]],
+            )
+        return artifacts
+
+    # ------------------------------------------------------------------ models
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from ..encoders.repllama import RepLLaMAEncoder
+
+            c = self.config
+            self._encoder = RepLLaMAEncoder(
+                c.retriever,
+                dtype=c.precision,
+                device=c.device,
+                query_max_length=c.query_max_length,
+                passage_max_length=c.passage_max_length,
+                batch_size=c.batch_size,
+            )
+        return self._encoder
+
+    @property
+    def reranker(self):
+        if self._reranker is None:
+            from ..rerankers import RankLLaMAReranker
+
+            c = self.config
+            self._reranker = RankLLaMAReranker(
+                c.reranker,
+                dtype=c.precision,
+                device=c.device,
+                query_max_length=c.reranker_query_max_length,
+                max_length=c.reranker_max_length,
+                batch_size=c.batch_size,
+            )
+        return self._reranker
+
+    # ------------------------------------------------------------------ builders
+    def _write_run(self, run, stage: str) -> None:
+        from ..data.runs import write_trec_run
+
+        write_trec_run(run, self.artifacts[stage].path, tag=f"pyserini-llama-{stage}")
+
+    def _read_run(self, stage: str):
+        from ..data.runs import read_run
+
+        return read_run(self.artifacts[stage].path)
+
+    def _build_lucene(self) -> None:
+        from ..search.lucene import build_lucene_index
+
+        build_lucene_index(self.config.dataset, self.out / "index.lucene", threads=self.config.threads)
+
+    def _build_faiss(self) -> None:
+        from ..data.corpus import iter_corpus
+        from ..encode import encode_corpus
+
+        index = self.artifacts["repllama"].inputs[0]
+        encode_corpus(
+            self.encoder,
+            list(iter_corpus(self.config.dataset)),
+            index.path,
+            to_faiss=True,
+            batch_size=self.config.batch_size,
+            max_length=self.config.passage_max_length,
+        )
+
+    def _build_bm25(self) -> None:
+        from ..search.multistage import BM25Stage
+
+        c = self.config
+        stage = BM25Stage(self.out / "index.lucene", k1=c.k1, b=c.b, threads=c.threads, remove_query=c.remove_query)
+        self._write_run(stage.batch_search(self.queries, c.hits), "bm25")
+
+    def _build_repllama(self) -> None:
+        from ..search.multistage import RepLLaMAStage
+
+        c = self.config
+        index = self.artifacts["repllama"].inputs[0].path
+        stage = RepLLaMAStage(
+            index, self.encoder, threads=c.threads, batch_size=c.batch_size, remove_query=c.remove_query
+        )
+        self._write_run(stage.batch_search(self.queries, c.hits), "repllama")
+
+    def _build_hybrid(self) -> None:
+        from ..search.multistage import fuse_runs
+
+        c = self.config
+        runs = [self._read_run("bm25"), self._read_run("repllama")]
+        self._write_run(fuse_runs(runs, c.fusion, alpha=c.alpha, rrf_k=c.rrf_k, k=c.hits), "hybrid")
+
+    def _build_rankllama(self) -> None:
+        from ..data.corpus import read_corpus
+        from ..search.multistage import MultiStageSearcher, RunStage
+
+        c = self.config
+        first = RunStage(self._read_run(rerank_source(self.stages)))
+        searcher = MultiStageSearcher(
+            first,
+            self.reranker,
+            documents=read_corpus(self.config.dataset),
+            rerank_depth=c.rerank_depth,
+            show_progress=True,
+        )
+        self._write_run(searcher.batch_search(self.queries, c.hits), "rankllama")
+
+    # ------------------------------------------------------------------ run
+    def describe(self) -> str:
+        c = self.config
+        lines = [
+            f"dataset    {c.dataset} (split {c.split}: {len(self.queries)} queries) -> {self.out}",
+            f"stages     {', '.join(self.stages)}; {c.hits} hits per query"
+            + ("; hits whose docid equals the query id are dropped" if c.remove_query else ""),
+        ]
+        if "bm25" in self.stages:
+            lines.append(f"bm25       k1 {c.k1}, b {c.b}")
+        if "repllama" in self.stages:
+            lines.append(
+                f"retriever  {c.retriever}: query {c.query_max_length} / passage {c.passage_max_length} tokens"
+            )
+        if "hybrid" in self.stages:
+            how = f"rrf k {c.rrf_k}" if c.fusion == "rrf" else f"interpolation, alpha {c.alpha} on bm25"
+            lines.append(f"hybrid     pyserini.fusion {how}")
+        if "rankllama" in self.stages:
+            lines.append(
+                f"reranker   {c.reranker}: top {c.rerank_depth} of {rerank_source(self.stages)}, "
+                f"query {c.reranker_query_max_length} / pair {c.reranker_max_length} tokens"
+            )
+        lines.append(f"precision  {c.precision} on {c.device}, batch size {c.batch_size}, {c.threads} thread(s)")
+        return "\n".join(lines)
+
+    def run(self) -> dict[str, dict[str, float]]:
+        """Build what is out of date, then evaluate every stage's run; writes and returns the metrics."""
+        from ..eval import evaluate_run
+
+        # Load the models that will be needed now, so a wrong model name fails before hours of indexing.
+        if "repllama" in self.artifacts and not self.artifacts["repllama"].is_current():
+            _ = self.encoder
+        if "rankllama" in self.artifacts and not self.artifacts["rankllama"].is_current():
+            _ = self.reranker
+        metrics = {}
+        for stage in self.stages:
+            self.artifacts[stage].ensure()
+            metrics[stage] = evaluate_run(self.qrels, self._read_run(stage), list(METRICS))
+        write_json_atomic(
+            {
+                "dataset": str(self.config.dataset),
+                "split": self.config.split,
+                "metrics": metrics,
+                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.config).items()}
+                | {"stages": self.stages, "dtype": self.config.precision},
+            },
+            self.out / "metrics.json",
+        )
+        return metrics
+
+
+def format_table(metrics: dict[str, dict[str, float]]) -> str:
+    """Stages as rows, metrics as columns, four decimals."""
+    names = list(next(iter(metrics.values()))) if metrics else list(METRICS)
+    width = max([len("stage"), *map(len, metrics)])
+    rows = [f"{'stage':<{width}}  " + "  ".join(f"{n:>11}" for n in names)]
+    rows += [
+        f"{stage:<{width}}  " + "  ".join(f"{values[n]:>11.4f}" for n in names) for stage, values in metrics.items()
+    ]
+    return "\n".join(rows)
+
+
+def run_pipeline(config: PipelineConfig) -> dict[str, dict[str, float]]:
+    """Run (or reuse) every stage of ``config`` and return ``{stage: {metric: value}}``."""
+    return Pipeline(config).run()

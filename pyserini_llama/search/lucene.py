@@ -1,0 +1,288 @@
+"""BM25 first stage with Pyserini's Lucene, built the way Pyserini's BEIR "flat" indexes are.
+
+Pyserini's ``beir-v1.0.0-*.flat`` indexes come from Anserini's ``BeirFlatCollection`` (contents =
+title + newline + text, the original JSON stored as the raw document) with
+``-storePositions -storeDocvectors -storeRaw``, searched with BM25 k1=0.9, b=0.4 and
+``--remove-query``. :func:`build_lucene_index` writes any corpus our readers accept as such a
+collection and runs Anserini's indexer in this process, so the published BM25 numbers reproduce
+(SciFact nDCG@10 0.6789) and :class:`LuceneDocumentStore` can give back title and text.
+
+Indexes are built in ``<index>.partial`` and renamed into place, with a marker file that records the
+corpus it was built from: a complete index for the same corpus is reused, a left-over ``.partial``
+is rebuilt. Pyserini starts one JVM per process; everything here shares it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..bootstrap import import_pyserini
+from ..data.corpus import Document, corpus_files, is_lucene_index, iter_corpus
+from ..data.queries import read_beir_split, read_queries
+from ..data.runs import Run, sort_hits, write_trec_run
+from ..errors import PyseriniLlamaError, SkippedLines, run_cli
+
+logger = logging.getLogger(__name__)
+
+MARKER = "pyserini-llama-index.json"
+MARKER_VERSION = 1
+_JAVA_WHITESPACE = "".join(map(chr, range(33)))  # what Java's String.trim() removes
+
+
+def _fingerprint(corpus: str | Path) -> dict:
+    files = corpus_files(corpus)
+    return {
+        "version": MARKER_VERSION,
+        "collection": "BeirFlatCollection",
+        "files": [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+    }
+
+
+def _write_collection(corpus: str | Path, out_dir: Path, shards: int, skip_bad_lines: bool) -> int:
+    """BEIR lines ``{"_id", "title", "text"[, "url"]}`` in ``shards`` files; returns the non-empty document count."""
+    skipped = SkippedLines(corpus) if skip_bad_lines else None
+    files = [open(out_dir / f"part{i:02d}.jsonl", "w", encoding="utf-8") for i in range(shards)]
+    non_empty = 0
+    try:
+        for i, doc in enumerate(iter_corpus(corpus, skip_bad_lines=skip_bad_lines, skipped=skipped)):
+            record = {"_id": doc.docid, "title": doc.title, "text": doc.text}
+            if doc.url:
+                record["url"] = doc.url
+            files[i % shards].write(json.dumps(record, ensure_ascii=False) + "\n")
+            non_empty += bool((doc.title + "\n" + doc.text).strip(_JAVA_WHITESPACE))
+    finally:
+        for f in files:
+            f.close()
+    return non_empty
+
+
+def _run_indexer(collection_dir: Path, index_dir: Path, threads: int) -> None:
+    pyclass = import_pyserini("pyserini.pyclass")
+    index_collection = pyclass.autoclass("io.anserini.index.IndexCollection")
+    args = ["-collection", "BeirFlatCollection", "-input", str(collection_dir), "-index", str(index_dir)]
+    args += ["-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads)]
+    args += ["-storePositions", "-storeDocvectors", "-storeRaw"]
+    try:
+        index_collection.main(args)
+    except Exception as exc:  # a jnius.JavaException
+        raise PyseriniLlamaError(f"Anserini's indexer failed on {collection_dir}: {exc}") from exc
+
+
+def _indexed_documents(index_dir: Path) -> int:
+    lucene = import_pyserini("pyserini.index.lucene")
+    return int(lucene.LuceneIndexReader(str(index_dir)).stats()["documents"])
+
+
+def build_lucene_index(
+    corpus: str | Path,
+    index_dir: str | Path,
+    *,
+    threads: int = 1,
+    skip_bad_lines: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Index ``corpus`` (BEIR dir, JSON-lines file or JsonCollection dir) for BM25; reuse a complete index.
+
+    Documents with neither title nor text are left out, as Anserini does. The number of indexed
+    documents is checked against the corpus, so a silently failing indexer cannot go unnoticed.
+    """
+    index_dir = Path(index_dir)
+    marker = index_dir / MARKER
+    fingerprint = _fingerprint(corpus)
+    if marker.is_file() and not overwrite:
+        if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+            logger.info("reusing the BM25 index %s", index_dir)
+            return index_dir
+        logger.info("%s was built from another corpus (or it changed): rebuilding", index_dir)
+    elif index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir())) and not marker.is_file():
+        raise PyseriniLlamaError(
+            f"{index_dir} exists and is not an index built by pyserini-llama: remove it or choose another --index"
+        )
+    partial = index_dir.with_name(index_dir.name + ".partial")
+    if partial.exists():
+        logger.warning("removing the half-built index %s", partial)
+        shutil.rmtree(partial)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.collection-", dir=index_dir.parent))
+    try:
+        logger.info("writing %s as a Lucene collection", corpus)
+        expected = _write_collection(corpus, staging, max(1, threads), skip_bad_lines)
+        logger.info("indexing %d documents into %s", expected, index_dir)
+        _run_indexer(staging, partial, max(1, threads))
+        indexed = _indexed_documents(partial)
+        if indexed != expected:
+            raise PyseriniLlamaError(f"the Lucene index of {corpus} has {indexed} documents, expected {expected}")
+        (partial / MARKER).write_text(json.dumps({"fingerprint": fingerprint, "documents": indexed}, indent=1))
+        if index_dir.exists():
+            shutil.rmtree(index_dir)
+        partial.rename(index_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
+    return index_dir
+
+
+def bm25_search(
+    index_dir: str | Path,
+    queries: Mapping[str, str],
+    hits: int = 1000,
+    *,
+    k1: float = 0.9,
+    b: float = 0.4,
+    threads: int = 1,
+    batch_size: int = 1000,
+    remove_query: bool = False,
+) -> Run:
+    """BM25 top-``hits`` per query, in query order, hits in trec_eval order.
+
+    ``remove_query`` drops a hit whose docid equals the query id (Pyserini's ``--remove-query``,
+    used for every BEIR regression: in some collections queries are documents too).
+    """
+    lucene = import_pyserini("pyserini.search.lucene")
+    if not is_lucene_index(index_dir):
+        raise PyseriniLlamaError(f"{index_dir} is not a Lucene index")
+    searcher = lucene.LuceneSearcher(str(index_dir))
+    searcher.set_bm25(float(k1), float(b))
+    qids = list(queries)
+    run: Run = {}
+    with tqdm(total=len(qids), desc="BM25", unit="query", disable=len(qids) < 2 * batch_size) as progress:
+        for start in range(0, len(qids), batch_size):
+            batch = qids[start : start + batch_size]
+            results = searcher.batch_search([queries[q] for q in batch], batch, k=hits, threads=threads)
+            for qid in batch:
+                found = [(hit.docid, float(hit.score)) for hit in results.get(qid, [])]
+                if remove_query:
+                    found = [hit for hit in found if hit[0] != qid]
+                run[qid] = sort_hits(found)
+            progress.update(len(batch))
+    return run
+
+
+def _document_from_raw(docid: str, raw: str | None, contents: str | None) -> Document:
+    """A stored document: our/BEIR JSON (title, text, url), JsonCollection JSON (contents), or plain text."""
+    try:
+        obj = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict) and "text" in obj:
+        url = obj.get("url")
+        return Document(docid, obj.get("text") or "", obj.get("title") or "", url if isinstance(url, str) else None)
+    if isinstance(obj, dict) and isinstance(obj.get("contents"), str):
+        return Document(docid, obj["contents"])
+    return Document(docid, raw or contents or "")
+
+
+class LuceneDocumentStore(Mapping[str, Document]):
+    """Documents of a Lucene index with stored raw text, fetched one at a time by id."""
+
+    def __init__(self, index_dir: str | Path):
+        if not is_lucene_index(index_dir):
+            raise PyseriniLlamaError(f"{index_dir} is not a Lucene index")
+        lucene = import_pyserini("pyserini.search.lucene")
+        self.index_dir = Path(index_dir)
+        self._searcher = lucene.LuceneSearcher(str(index_dir))
+
+    def __getitem__(self, docid: str) -> Document:
+        doc = self._searcher.doc(str(docid))
+        if doc is None:
+            raise KeyError(docid)
+        return _document_from_raw(str(docid), doc.raw(), doc.contents())
+
+    def __len__(self) -> int:
+        return int(self._searcher.num_docs)
+
+    def __iter__(self) -> Iterator[str]:
+        for internal_id in range(len(self)):
+            yield self._searcher.doc(internal_id).docid()
+
+
+EPILOG = """examples:
+  # BM25 on a BEIR dataset (the index is built once, then reused), as Pyserini's BEIR flat runs:
+  python -m pyserini_llama.search.lucene --dataset beir/scifact --split test \\
+      --index indexes/scifact.bm25 --output runs/scifact.bm25.trec --remove-query
+  # your own corpus and topics (a file or a Pyserini topic name):
+  python -m pyserini_llama.search.lucene --corpus corpus.jsonl --topics topics.tsv \\
+      --index indexes/mine --output run.trec --hits 100
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pyserini_llama.search.lucene",
+        description="BM25 first-stage retrieval with Pyserini's Lucene (builds the index when needed).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dataset", help="BEIR dataset directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    parser.add_argument("--split", default="test", help="BEIR split whose judged queries are searched (default: test)")
+    parser.add_argument("--corpus", help="corpus to index (default: the --dataset's corpus.jsonl)")
+    parser.add_argument("--topics", help="queries: TSV/JSONL file or Pyserini topic name (default: the --split's)")
+    parser.add_argument("--topics-dir", help="directory with topics.<name>.* files for topic names")
+    parser.add_argument("--index", required=True, help="Lucene index directory (built here if missing)")
+    parser.add_argument("--output", required=True, help="TREC run file to write")
+    parser.add_argument("--hits", type=int, default=1000, help="hits per query (default: 1000)")
+    parser.add_argument("--threads", type=int, default=1, help="search and indexing threads (default: 1)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="queries per batch_search call (default: 1000)")
+    parser.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
+    parser.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+    parser.add_argument("--remove-query", action="store_true", help="drop hits whose docid equals the query id")
+    parser.add_argument("--overwrite", action="store_true", help="rebuild the index even if it is complete")
+    parser.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) malformed input lines")
+    parser.add_argument("--tag", default="bm25", help="run tag in the output (default: bm25)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.hits < 1 or args.threads < 1 or args.batch_size < 1:
+        raise PyseriniLlamaError("--hits, --threads and --batch-size must be at least 1")
+    corpus = args.corpus or args.dataset
+    qrels = None
+    if args.topics:
+        queries = read_queries(args.topics, topics_dir=args.topics_dir, skip_bad_lines=args.skip_bad_lines)
+    elif args.dataset:
+        queries, qrels = read_beir_split(args.dataset, args.split)
+    else:
+        raise PyseriniLlamaError("give --dataset, or --topics (with --corpus or an existing --index)")
+    if corpus:
+        build_lucene_index(
+            corpus, args.index, threads=args.threads, skip_bad_lines=args.skip_bad_lines, overwrite=args.overwrite
+        )
+    elif not is_lucene_index(args.index):
+        raise PyseriniLlamaError(f"{args.index} is not a Lucene index: give --corpus or --dataset to build it")
+    run = bm25_search(
+        args.index,
+        queries,
+        args.hits,
+        k1=args.k1,
+        b=args.b,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        remove_query=args.remove_query,
+    )
+    write_trec_run(run, args.output, tag=args.tag)
+    logger.info("wrote %d queries to %s", len(run), args.output)
+    if qrels:
+        from ..eval import evaluate_run
+
+        # complete=True (trec_eval -c) as Pyserini's BEIR evaluations: queries without any hit count as 0
+        scores = evaluate_run(qrels, run, ["ndcg@10", "recall@100", "recall@1000"], complete=True)
+        summary = ", ".join(f"{m} {v:.4f}" for m, v in scores.items())
+        logger.info("%s %s (trec_eval -c): %s", args.dataset, args.split, summary)
+    return 0
+
+
+def cli() -> None:
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()
