@@ -77,8 +77,10 @@ def main() -> None:
         loop_s = time.perf_counter() - start
 
     n = len(passages)
-    print(f"model {args.model}  passages {n}  max_length {args.max_length}  batch {args.batch_size}  "
-          f"threads {args.threads}")
+    print(
+        f"model {args.model}  passages {n}  max_length {args.max_length}  batch {args.batch_size}  "
+        f"threads {args.threads}"
+    )
     print(f"batched encoder : {n / batched_s:8.2f} passages/s ({batched_s:.2f} s)")
     print(f"model-card loop : {n / loop_s:8.2f} passages/s ({loop_s:.2f} s)")
     print(f"speed-up        : {loop_s / batched_s:8.2f}x")

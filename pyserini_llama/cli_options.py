@@ -10,9 +10,15 @@ from .modeling.loading import DTYPES
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--base-model --tokenizer --dtype --fp16 --device`` for any command that loads a LLaMA."""
-    parser.add_argument("--base-model", default=None, help="base model for a LoRA adapter (default: its adapter_config.json)")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer name or path (default: the adapter's, else the base model's)")
-    parser.add_argument("--dtype", choices=DTYPES, default=None, help="weights dtype (default float32; bfloat16 on GPU)")
+    parser.add_argument(
+        "--base-model", default=None, help="base model for a LoRA adapter (default: its adapter_config.json)"
+    )
+    parser.add_argument(
+        "--tokenizer", default=None, help="tokenizer name or path (default: the adapter's, else the base model's)"
+    )
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default=None, help="weights dtype (default float32; bfloat16 on GPU)"
+    )
     parser.add_argument("--fp16", action="store_true", help="Pyserini's flag: same as --dtype float16")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 

@@ -68,4 +68,7 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # e.g. `... | head`: stop quietly, like other Unix tools
+        sys.stderr.close()
+        sys.exit(141)
     sys.exit(code or 0)

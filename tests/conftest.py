@@ -3,7 +3,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tiny_models import build_lora_adapter, build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]

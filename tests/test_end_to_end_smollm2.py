@@ -47,21 +47,52 @@ def test_encode_index_search_evaluate_with_smollm2(scifact_slice, smollm2_gguf, 
     index, run = tmp_path / "index", tmp_path / "run.trec"
     cli(
         "pyserini_llama.encode",
-        "input", "--corpus", str(scifact_slice / "corpus.jsonl"),
-        "output", "--embeddings", str(index), "--to-faiss",
-        "encoder", "--encoder", str(smollm2_gguf), "--max-length", "128", "--batch-size", "16",
+        "input",
+        "--corpus",
+        str(scifact_slice / "corpus.jsonl"),
+        "output",
+        "--embeddings",
+        str(index),
+        "--to-faiss",
+        "encoder",
+        "--encoder",
+        str(smollm2_gguf),
+        "--max-length",
+        "128",
+        "--batch-size",
+        "16",
     )
     assert len((index / "docid").read_text().split()) >= N_DISTRACTORS
     cli(
-        "pyserini_llama.search.faiss", "--index", str(index), "--topics", str(scifact_slice / "queries.jsonl"),
-        "--encoder", "smollm2-135m-instruct", "--max-length", "64", "--output", str(run), "--hits", "100",
+        "pyserini_llama.search.faiss",
+        "--index",
+        str(index),
+        "--topics",
+        str(scifact_slice / "queries.jsonl"),
+        "--encoder",
+        "smollm2-135m-instruct",
+        "--max-length",
+        "64",
+        "--output",
+        str(run),
+        "--hits",
+        "100",
     )
     lines = run.read_text().splitlines()
     assert len({line.split()[0] for line in lines}) == N_QUERIES
-    metrics = json.loads(cli(
-        "pyserini_llama.eval", "--qrels", str(scifact_slice / "qrels" / "test.tsv"), "--run", str(run),
-        "--metrics", "ndcg@10", "recall@100", "--json",
-    ))
+    metrics = json.loads(
+        cli(
+            "pyserini_llama.eval",
+            "--qrels",
+            str(scifact_slice / "qrels" / "test.tsv"),
+            "--run",
+            str(run),
+            "--metrics",
+            "ndcg@10",
+            "recall@100",
+            "--json",
+        )
+    )
     assert set(metrics) == {"ndcg@10", "recall@100"} and 0 <= metrics["ndcg@10"] <= 1
     # Untrained SmolLM2 ranks near chance, so check the numbers against an independent computation:
     # the same weights in this process, brute-force inner products over the vectors in the index.

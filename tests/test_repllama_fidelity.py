@@ -61,9 +61,7 @@ def card(tiny_lora, tiny_llama):
 @pytest.mark.parametrize("max_length", [512, 24])
 def test_batched_embeddings_match_model_card(card, tiny_lora, max_length):
     model, tokenizer = card
-    encoder = RepLLaMAEncoder(
-        str(tiny_lora), query_max_length=max_length, passage_max_length=max_length, batch_size=3
-    )
+    encoder = RepLLaMAEncoder(str(tiny_lora), query_max_length=max_length, passage_max_length=max_length, batch_size=3)
     q = encoder.encode_queries(QUERIES)
     p = encoder.encode_passages(PASSAGES)
     q_ref = np.stack([model_card_embedding(model, tokenizer, f"query: {x}", max_length) for x in QUERIES])

@@ -41,8 +41,16 @@ def llama_config(vocab_size: int, **overrides):
     from transformers import LlamaConfig
 
     settings = dict(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2, pad_token_id=None,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=None,
         rms_norm_eps=1e-6,
     )
     settings.update(overrides)
@@ -73,13 +81,22 @@ def build_lora_adapter(base_dir: Path, directory: Path, task: str = "embedding",
     if task == "classification":
         base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, pad_token_id=0)
         config = LoraConfig(
-            r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets, task_type="SEQ_CLS",
-            modules_to_save=["score"], init_lora_weights=False,
+            r=8,
+            lora_alpha=16,
+            lora_dropout=0.0,
+            target_modules=targets,
+            task_type="SEQ_CLS",
+            modules_to_save=["score"],
+            init_lora_weights=False,
         )
     else:
         base = AutoModel.from_pretrained(base_dir)
         config = LoraConfig(
-            r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets, task_type="FEATURE_EXTRACTION",
+            r=8,
+            lora_alpha=16,
+            lora_dropout=0.0,
+            target_modules=targets,
+            task_type="FEATURE_EXTRACTION",
             init_lora_weights=False,
         )
     model = get_peft_model(base, config)

@@ -32,7 +32,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    inp = argparse.ArgumentParser(prog="input", add_help=False)
+    inp = argparse.ArgumentParser(prog="input", add_help=False, description="input options")
     inp.add_argument("--corpus", required=True, help="BEIR corpus.jsonl (or its directory), or Pyserini JSONL")
     inp.add_argument("--fields", nargs="+", default=["title", "text"], help="fields present in the corpus")
     inp.add_argument("--docid-field", default=None, help="accepted for Pyserini compatibility (ids: _id/id/docid)")
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if groups[""] in ([], ["-h"], ["--help"]):
             parsers[""].print_help()
             for name in COMMANDS:
-                print(f"\n{name}:\n" + parsers[name].format_help().split("\n", 1)[1])
+                print("\n" + parsers[name].format_help())
             return 0 if groups[""] else 2
         parsers[""].error(f"unexpected arguments {groups['']}; expected: input ... output ... encoder ...")
     args = {name: parsers[name].parse_args(groups[name]) for name in COMMANDS}
@@ -79,8 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     if not documents:
         raise PyseriniLlamaError(f"{args['input'].corpus}: no documents to encode")
     encoder = RepLLaMAEncoder(
-        enc.encoder, base_model=enc.base_model, tokenizer=enc.tokenizer, dtype=model_dtype(enc),
-        device=enc.device, passage_max_length=enc.max_length, batch_size=enc.batch_size, dimension=enc.dimension,
+        enc.encoder,
+        base_model=enc.base_model,
+        tokenizer=enc.tokenizer,
+        dtype=model_dtype(enc),
+        device=enc.device,
+        passage_max_length=enc.max_length,
+        batch_size=enc.batch_size,
+        dimension=enc.dimension,
     )
     if enc.prefix is not None:
         encoder.passage_prefix = enc.prefix

@@ -43,8 +43,14 @@ class RepLLaMAQueryEncoder(QueryEncoder):
     """``--encoder-class repllama`` for ``pyserini.search.faiss``."""
 
     def __init__(
-        self, encoder_dir: str | None = None, tokenizer_name: str | None = None, device: str = "cpu",
-        prefix: str | None = None, fp16: bool = False, encoder: RepLLaMAEncoder | None = None, **kwargs,
+        self,
+        encoder_dir: str | None = None,
+        tokenizer_name: str | None = None,
+        device: str = "cpu",
+        prefix: str | None = None,
+        fp16: bool = False,
+        encoder: RepLLaMAEncoder | None = None,
+        **kwargs,
     ):
         super().__init__()
         if encoder is None:
@@ -71,8 +77,13 @@ class RepLLaMADocumentEncoder(DocumentEncoder):
     """``--encoder-class repllama`` for ``pyserini.encode``: ``passage: {title} {text}``."""
 
     def __init__(
-        self, model_name: str | None = None, tokenizer_name: str | None = None, device: str = "cpu",
-        encoder: RepLLaMAEncoder | None = None, fp16: bool = False, **kwargs,
+        self,
+        model_name: str | None = None,
+        tokenizer_name: str | None = None,
+        device: str = "cpu",
+        encoder: RepLLaMAEncoder | None = None,
+        fp16: bool = False,
+        **kwargs,
     ):
         if encoder is None:
             if not model_name:

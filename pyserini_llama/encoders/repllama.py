@@ -100,7 +100,11 @@ class RepLLaMAEncoder:
         return self
 
     def encode_queries(
-        self, queries: Sequence[str], *, max_length: int | None = None, batch_size: int | None = None,
+        self,
+        queries: Sequence[str],
+        *,
+        max_length: int | None = None,
+        batch_size: int | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
         """``(n, dimension)`` float32 unit vectors, in input order."""
@@ -108,7 +112,11 @@ class RepLLaMAEncoder:
         return self.encode_texts(texts, max_length or self.query_max_length, batch_size, show_progress, "queries")
 
     def encode_passages(
-        self, passages: Sequence[PassageLike], *, max_length: int | None = None, batch_size: int | None = None,
+        self,
+        passages: Sequence[PassageLike],
+        *,
+        max_length: int | None = None,
+        batch_size: int | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
         """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, dict or text."""
@@ -119,7 +127,11 @@ class RepLLaMAEncoder:
         return self.encode_texts(texts, max_length or self.passage_max_length, batch_size, show_progress, "passages")
 
     def encode_texts(
-        self, texts: Sequence[str], max_length: int, batch_size: int | None = None, show_progress: bool = False,
+        self,
+        texts: Sequence[str],
+        max_length: int,
+        batch_size: int | None = None,
+        show_progress: bool = False,
         what: str = "texts",
     ) -> np.ndarray:
         """Embed already formatted texts (prefix included)."""

@@ -128,9 +128,7 @@ def resolve_model_source(name: str, base_model: str | None = None) -> ModelSourc
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return ModelSource("gguf", str(path), gguf_file=ggufs[0].name)
-        raise ModelLoadError(
-            f"{name} is a directory without config.json, adapter_config.json or a single .gguf file"
-        )
+        raise ModelLoadError(f"{name} is a directory without config.json, adapter_config.json or a single .gguf file")
     if path.exists():
         raise ModelLoadError(f"{name} is a file, but not a .gguf file; pass a model directory or hub id")
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
@@ -162,10 +160,15 @@ def _peft_source(adapter: str, recorded_base: str | None, base_model: str | None
 def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
     """A hub id: an adapter if it has ``adapter_config.json``, else a full model."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import EntryNotFoundError
+    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
     try:
         config_file = hf_hub_download(name, "adapter_config.json")
+    except LocalEntryNotFoundError:  # offline and not cached (a subclass of EntryNotFoundError)
+        raise ModelLoadError(
+            f"model not found: {name} is not a local path or a known short name ({', '.join(MODEL_ALIASES)}), "
+            "and the Hugging Face hub is unreachable with no cached copy"
+        ) from None
     except EntryNotFoundError:
         return ModelSource("hf", name)
     except Exception as exc:
@@ -225,7 +228,9 @@ def load_tokenizer(source: ModelSource, tokenizer_name: str | None = None):
         candidates.append((tokenizer_name, {}))
     else:
         if source.kind == "peft" and Path(source.path).is_dir():
-            if any((Path(source.path) / f).exists() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+            if any(
+                (Path(source.path) / f).exists() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
+            ):
                 candidates.append((source.path, {}))
         target = source.base if source.kind == "peft" else source
         candidates.append((target.path, {"gguf_file": target.gguf_file} if target.gguf_file else {}))

@@ -41,8 +41,14 @@ def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):
 
 
 def dense_search(
-    searcher, encoder: RepLLaMAEncoder, queries: Mapping[str, str], *, hits: int = 1000, threads: int = 1,
-    batch_size: int | None = None, remove_query: bool = False,
+    searcher,
+    encoder: RepLLaMAEncoder,
+    queries: Mapping[str, str],
+    *,
+    hits: int = 1000,
+    threads: int = 1,
+    batch_size: int | None = None,
+    remove_query: bool = False,
 ) -> Run:
     """Encode all queries (length-sorted batches) and search them in one FAISS call."""
     qids = list(queries)

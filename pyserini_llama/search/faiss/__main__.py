@@ -68,15 +68,19 @@ def main(argv: list[str] | None = None) -> int:
 
     queries = read_queries(args.topics, topics_dir=args.topics_dir, skip_bad_lines=args.skip_bad_lines)
     encoder = RepLLaMAEncoder(
-        args.encoder, base_model=args.base_model, tokenizer=args.tokenizer, dtype=model_dtype(args),
-        device=args.device, query_max_length=args.max_length, batch_size=args.batch_size, dimension=args.dimension,
+        args.encoder,
+        base_model=args.base_model,
+        tokenizer=args.tokenizer,
+        dtype=model_dtype(args),
+        device=args.device,
+        query_max_length=args.max_length,
+        batch_size=args.batch_size,
+        dimension=args.dimension,
     )
     if args.query_prefix is not None:
         encoder.query_prefix = args.query_prefix
     searcher = open_faiss_searcher(args.index, encoder)
-    run = dense_search(
-        searcher, encoder, queries, hits=args.hits, threads=args.threads, remove_query=args.remove_query
-    )
+    run = dense_search(searcher, encoder, queries, hits=args.hits, threads=args.threads, remove_query=args.remove_query)
     write_trec_run(run, args.output, tag="pyserini-llama-repllama", hits=args.hits, output_format=args.output_format)
     logger.info("wrote %d queries to %s", len(run), args.output)
     return 0

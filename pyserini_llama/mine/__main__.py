@@ -1,0 +1,222 @@
+"""``python -m pyserini_llama.mine``: hard negatives from BM25, RepLLaMA or run files -> Tevatron training JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..cli_options import add_model_options, model_dtype
+from ..errors import PyseriniLlamaError, run_cli
+
+logger = logging.getLogger("pyserini_llama.mine")
+
+EPILOG = """examples:
+  # RepLLaMA training groups from SciFact's train split, BM25 negatives (the Lucene index is cached):
+  python -m pyserini_llama.mine --dataset ../shared/data/beir/scifact --split train \\
+      --first-stage bm25 --depth 200 --negatives 15 --index-dir indexes/scifact --output train.bm25.jsonl
+
+  # the paper's blend for RepLLaMA: BM25 and a dense retriever, interleaved rank by rank:
+  python -m pyserini_llama.mine --dataset ../shared/data/beir/scifact --split train \\
+      --first-stage bm25 --first-stage repllama --retriever castorini/repllama-v1-7b-lora-passage \\
+      --device cuda --dtype bfloat16 --batch-size 64 --index-dir indexes/scifact --output train.blend.jsonl
+
+  # RankLLaMA's recipe: negatives sampled from RepLLaMA's top 200 -- a (fine-tuned) RepLLaMA as the
+  # first stage, or any TREC / MS MARCO run file of the split's queries:
+  python -m pyserini_llama.mine --dataset ../shared/data/beir/scifact --split train \\
+      --first-stage runs/scifact-train.repllama.trec --depth 200 --output train.rankllama.jsonl
+
+Output: one line per query, {"query_id", "query", "positive_passages": [{"docid", "title", "text"}],
+"negative_passages": [...]} (Tevatron's format). Positives: judgements >= --relevance-level.
+Documents judged relevant at any grade are never negatives, nor the query's own docid
+(unless --keep-query-hits), nor each stage's top --skip-top. Several --first-stage blend: their top
+--depth lists are interleaved rank by rank into one pool (each stage gives the same depth), from
+which --negatives are drawn with a generator seeded by --seed and the query id."""
+
+STAGE_NAMES = ("bm25", "repllama")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pyserini_llama.mine",
+        description="Mine hard negatives for training RepLLaMA / RankLLaMA; writes Tevatron's JSON-lines format.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", required=True, help="BEIR dataset dir: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    p.add_argument("--split", default="train", help="qrels split whose queries are mined (default: train)")
+    p.add_argument("--qrels", default=None, help="qrels file instead of the dataset's qrels/<split>.tsv")
+    p.add_argument("--topics", default=None, help="queries (file or Pyserini topic name) instead of queries.jsonl")
+    p.add_argument("--topics-dir", default=None, help="directory of topics/qrels files for names")
+    p.add_argument("--corpus", default=None, help="corpus (file, dir or Lucene index) instead of the dataset's")
+    p.add_argument(
+        "--first-stage",
+        action="append",
+        required=True,
+        metavar="bm25|repllama|RUN_FILE",
+        help="where candidates come from; repeat to blend several (e.g. bm25 and repllama)",
+    )
+    p.add_argument("--retriever", default=None, help="RepLLaMA model for --first-stage repllama")
+    p.add_argument("--output", required=True, help="training file to write (JSON lines)")
+    p.add_argument("--depth", type=int, default=200, help="candidates: top hits of each first stage (default: 200)")
+    p.add_argument("--negatives", type=int, default=15, help="negatives sampled per query (default: 15)")
+    p.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
+    p.add_argument("--skip-top", type=int, default=0, help="never take each stage's top N as negatives (default: 0)")
+    p.add_argument("--min-positives", type=int, default=1, help="skip queries with fewer positives (default: 1)")
+    p.add_argument("--relevance-level", type=int, default=1, help="lowest grade that is a positive (default: 1)")
+    p.add_argument("--keep-query-hits", action="store_true", help="allow the query's own docid as a negative")
+    p.add_argument("--index-dir", default=None, help="cache the Lucene/FAISS indexes here (default: a temp dir)")
+    p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="RepLLaMA texts per batch (default: 16)")
+    p.add_argument("--query-max-length", type=int, default=512, help="RepLLaMA query tokens (default: 512)")
+    p.add_argument("--passage-max-length", type=int, default=512, help="RepLLaMA passage tokens (default: 512)")
+    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
+    p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) malformed run-file lines")
+    add_model_options(p)
+    return p
+
+
+def read_inputs(args: argparse.Namespace):
+    """(queries, qrels) of the split, or of --topics / --qrels when given."""
+    from ..data.qrels import read_qrels
+    from ..data.queries import read_beir_split, read_queries
+
+    if args.qrels is None and args.topics is None:
+        return read_beir_split(args.dataset, args.split)
+    if args.qrels is not None:
+        qrels = read_qrels(args.qrels, topics_dir=args.topics_dir)
+    else:
+        qrels = read_beir_split(args.dataset, args.split)[1]
+    all_queries = read_queries(args.topics or args.dataset, topics_dir=args.topics_dir)
+    missing = sum(qid not in all_queries for qid in qrels)
+    if missing:
+        logger.warning("%d judged queries have no text; they are left out", missing)
+    return {qid: text for qid, text in all_queries.items() if qid in qrels}, qrels
+
+
+def check_stage_specs(args: argparse.Namespace) -> None:
+    """Fail on a bad --first-stage before anything slow starts."""
+    seen = set()
+    for spec in args.first_stage:
+        key = spec.lower() if spec.lower() in STAGE_NAMES else str(Path(spec).resolve())
+        if key in seen:
+            raise PyseriniLlamaError(f"--first-stage {spec} is given twice")
+        seen.add(key)
+        if key == "repllama" and not args.retriever:
+            raise PyseriniLlamaError("--first-stage repllama needs --retriever MODEL")
+        if key not in STAGE_NAMES and not Path(spec).is_file():
+            raise PyseriniLlamaError(f"--first-stage {spec}: not bm25, repllama or an existing run file")
+
+
+def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path):
+    """A first stage for one --first-stage value; indexes are built in (or reused from) ``index_dir``."""
+    from ..data.corpus import is_lucene_index
+    from ..search.multistage import BM25Stage, RepLLaMAStage, RunStage
+
+    if spec.lower() == "bm25":
+        if is_lucene_index(corpus):
+            return BM25Stage(corpus, k1=args.k1, b=args.b, threads=args.threads)
+        from ..search.lucene import build_lucene_index
+
+        index = build_lucene_index(corpus, index_dir / "bm25.lucene", threads=args.threads)
+        return BM25Stage(index, k1=args.k1, b=args.b, threads=args.threads)
+    if spec.lower() == "repllama":
+        from ..encoders.repllama import RepLLaMAEncoder
+
+        encoder = RepLLaMAEncoder(
+            args.retriever,
+            base_model=args.base_model,
+            tokenizer=args.tokenizer,
+            dtype=model_dtype(args),
+            device=args.device,
+            query_max_length=args.query_max_length,
+            passage_max_length=args.passage_max_length,
+            batch_size=args.batch_size,
+        )
+        index = repllama_index(encoder, args, corpus, index_dir)
+        return RepLLaMAStage(index, encoder, threads=args.threads, batch_size=args.batch_size)
+    from ..data.runs import read_run
+
+    return RunStage(read_run(spec, skip_bad_lines=args.skip_bad_lines))
+
+
+def repllama_index(encoder, args: argparse.Namespace, corpus: str, index_dir: Path) -> Path:
+    """The retriever's flat FAISS index of ``corpus``, reused while its manifest (corpus, model, settings) matches."""
+    from ..data.corpus import corpus_files, iter_corpus
+    from ..encode import encode_corpus
+    from ..pipeline import Artifact, file_fingerprint, model_fingerprint, model_slug
+
+    path = index_dir / f"repllama.{model_slug(args.retriever)}"
+    params = {
+        "corpus": [file_fingerprint(f) for f in corpus_files(corpus)],
+        "model": model_fingerprint(args.retriever),
+        "dtype": model_dtype(args),
+        "passage_max_length": args.passage_max_length,
+        "fields": ["title", "text"],
+    }
+
+    def build() -> None:
+        encode_corpus(
+            encoder,
+            list(iter_corpus(corpus)),
+            path,
+            to_faiss=True,
+            batch_size=args.batch_size,
+            max_length=args.passage_max_length,
+        )
+
+    Artifact(path.name, path, params, build).ensure()
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..data.corpus import open_document_store
+    from . import check_options, mine_hard_negatives
+
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    options = dict(
+        depth=args.depth,
+        negatives=args.negatives,
+        skip_top=args.skip_top,
+        min_positives=args.min_positives,
+        relevance_level=args.relevance_level,
+    )
+    check_options(**options)
+    if args.threads < 1 or args.batch_size < 1:
+        raise PyseriniLlamaError("--threads and --batch-size must be at least 1")
+    check_stage_specs(args)
+    queries, qrels = read_inputs(args)
+    if not queries:
+        raise PyseriniLlamaError(f"{args.dataset}: no judged query of split {args.split} has text")
+    corpus = args.corpus or args.dataset
+    documents = open_document_store(corpus)
+    with tempfile.TemporaryDirectory(prefix="pyserini-llama-mine-") as scratch:
+        index_dir = Path(args.index_dir or scratch)
+        stages = [open_stage(spec, args, corpus, index_dir) for spec in args.first_stage]
+        stats = mine_hard_negatives(
+            queries,
+            qrels,
+            stages,
+            documents,
+            args.output,
+            stage_names=args.first_stage,
+            seed=args.seed,
+            remove_query=not args.keep_query_hits,
+            **options,
+        )
+    print(stats.summary())
+    print(f"wrote {args.output} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cli() -> None:
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,172 @@
+"""``python -m pyserini_llama.rerank``: rerank a first-stage run with RankLLaMA and write a TREC run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..cli_options import add_model_options, model_dtype
+from ..errors import PyseriniLlamaError, run_cli
+
+logger = logging.getLogger("pyserini_llama.rerank")
+
+EXAMPLE = """example:
+  python -m pyserini_llama.rerank \\
+    --topics ../shared/data/msmarco-passage/dl19/queries.jsonl \\
+    --run ../shared/data/msmarco-passage/dl19/run.bm25-top100.trec \\
+    --corpus ../shared/data/msmarco-passage/dl19/corpus.jsonl \\
+    --reranker castorini/rankllama-v1-7b-lora-passage --base-model meta-llama/Llama-2-7b-hf \\
+    --depth 100 --batch-size 32 --device cuda --dtype bfloat16 \\
+    --output runs/run.dl19.bm25.rankllama.trec
+
+The top --depth hits of each query are rescored and sorted; hits below --depth keep their
+first-stage order underneath, with scores below the lowest reranked score."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..rerankers import RERANKER_CLASSES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pyserini_llama.rerank",
+        description="Rerank a TREC or MS MARCO run with RankLLaMA (pointwise LLaMA cross-encoder).",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--topics", required=True, help="queries: TSV, BEIR queries.jsonl/dir, or a topic name")
+    parser.add_argument("--topics-dir", default=None, help="where topic names are resolved (offline)")
+    parser.add_argument("--run", required=True, help="first-stage run: TREC (6 columns) or MS MARCO (3 columns)")
+    parser.add_argument(
+        "--corpus", required=True, help="BEIR corpus.jsonl or its directory, or a Lucene index with stored documents"
+    )
+    parser.add_argument("--reranker", required=True, help="model dir/id, SEQ_CLS LoRA adapter, .gguf or short name")
+    parser.add_argument("--reranker-class", choices=sorted(RERANKER_CLASSES), default="rankllama")
+    parser.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default: 100)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=196, help="pair length in tokens (default: 196 = 32 + 164)")
+    parser.add_argument("--query-max-length", type=int, default=32, help="query tokens kept (default: 32)")
+    parser.add_argument(
+        "--append-eos",
+        action="store_true",
+        help="append EOS to each pair (only for checkpoints trained so; the released ones were not)",
+    )
+    parser.add_argument(
+        "--skip-missing-docs",
+        action="store_true",
+        help="leave out (and count) run documents missing from the corpus instead of failing",
+    )
+    parser.add_argument("--output", required=True, help="output TREC run file")
+    parser.add_argument("--hits", type=int, default=None, help="hits per query to write (default: all)")
+    parser.add_argument("--run-tag", default="rankllama", help="run tag column (default: rankllama)")
+    add_model_options(parser)
+    return parser
+
+
+def select_documents(
+    run: Mapping[str, list[tuple[str, float]]],
+    store: Mapping[str, Any],
+    depth: int,
+    *,
+    run_path: str,
+    corpus: str,
+    skip_missing: bool,
+) -> dict[str, Any]:
+    """The documents of the top ``depth`` hits, fetched once, before any model is loaded."""
+    documents: dict[str, Any] = {}
+    missing: list[tuple[str, str]] = []
+    for qid, hits in run.items():
+        for docid, _ in hits[:depth]:
+            if docid in documents:
+                continue
+            doc = store.get(docid)
+            if doc is None:
+                missing.append((qid, docid))
+            else:
+                documents[docid] = doc
+    if missing:
+        qid, docid = missing[0]
+        if not skip_missing:
+            raise PyseriniLlamaError(
+                f"{run_path}: document {docid} (query {qid}) is not in the corpus {corpus}"
+                f" ({len(missing)} missing hit(s) in the top {depth}); pass --skip-missing-docs to leave them out"
+            )
+        logger.warning(
+            "%s: skipping %d hit(s) whose document is not in %s, e.g. %s (query %s)",
+            run_path,
+            len(missing),
+            corpus,
+            docid,
+            qid,
+        )
+    return documents
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for flag in ("depth", "batch_size", "max_length", "query_max_length"):
+        if getattr(args, flag) < 1:
+            raise PyseriniLlamaError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.hits is not None and args.hits < 1:
+        raise PyseriniLlamaError("--hits must be at least 1")
+
+    from ..data.corpus import open_document_store
+    from ..data.queries import read_queries
+    from ..data.runs import read_run, write_trec_run
+    from ..rerankers import RERANKER_CLASSES
+
+    queries = read_queries(args.topics, topics_dir=args.topics_dir)
+    run = read_run(args.run)
+    if not run:
+        raise PyseriniLlamaError(f"{args.run}: the run is empty")
+    absent = [qid for qid in run if qid not in queries]
+    if absent:
+        raise PyseriniLlamaError(
+            f"{args.run}: query {absent[0]} is not in the topics {args.topics}"
+            f" ({len(absent)} of {len(run)} run queries missing)"
+        )
+    documents = select_documents(
+        run,
+        open_document_store(args.corpus),
+        args.depth,
+        run_path=args.run,
+        corpus=args.corpus,
+        skip_missing=args.skip_missing_docs,
+    )
+
+    reranker = RERANKER_CLASSES[args.reranker_class](
+        args.reranker,
+        base_model=args.base_model,
+        tokenizer=args.tokenizer,
+        dtype=model_dtype(args),
+        device=args.device,
+        query_max_length=args.query_max_length,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        append_eos=args.append_eos,
+    )
+    started = time.perf_counter()
+    reranked = reranker.rerank_run(
+        queries, run, documents, args.depth, skip_missing_docs=args.skip_missing_docs, show_progress=True
+    )
+    seconds = time.perf_counter() - started
+    pairs = sum(docid in documents for hits in run.values() for docid, _ in hits[: args.depth])
+    write_trec_run(reranked, args.output, tag=args.run_tag, hits=args.hits)
+    logger.info(
+        "reranked %d queries (%d pairs) in %.1f s (%.1f pairs/s); wrote %s",
+        len(run),
+        pairs,
+        seconds,
+        pairs / max(seconds, 1e-9),
+        args.output,
+    )
+    return 0
+
+
+def cli() -> None:
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

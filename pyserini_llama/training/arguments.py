@@ -1,0 +1,193 @@
+"""Training options, checked once at start-up so a bad combination fails before any model loads.
+
+Defaults are the paper's (Ma et al. 2023; Tevatron's ``examples/repllama``): LoRA r 32, alpha 64,
+dropout 0.1 on all seven projections, temperature 0.01, groups of 1 positive + 15 negatives,
+query 32 / passage 196 tokens, learning rate 1e-4, 100 warmup steps then linear decay, one epoch.
+
+Options that only make sense together are checked here; each failure is a one-line
+:class:`TrainingConfigError` naming the flag. LoRA options and ``temperature`` default to
+``None`` so an explicit value given with ``--full`` (or to RankLLaMA) is caught, then they are
+filled in with their defaults.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+from ..errors import PyseriniLlamaError
+from ..modeling.loading import DTYPES
+
+Objective = Literal["repllama", "rankllama"]
+OBJECTIVES = ("repllama", "rankllama")
+
+#: Tevatron v2's default and the released RankLLaMA adapter's: all seven LLaMA projections.
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DEFAULT_LORA = {"lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.1, "lora_target_modules": DEFAULT_LORA_TARGETS}
+DEFAULT_TEMPERATURE = 0.01
+
+#: Options that may change between an interrupted run and its resumption (everything else must match).
+RESUMABLE_CHANGES = frozenset({"save_steps", "save_total_limit", "logging_steps", "overwrite_output", "device"})
+
+
+class TrainingConfigError(PyseriniLlamaError):
+    """A flag or combination of flags that cannot work; raised before anything is loaded."""
+
+
+@dataclass
+class TrainingArguments:
+    """Everything a training run needs. Construct it, and it is validated (``__post_init__``)."""
+
+    objective: Objective
+    model: str  # base model: HF dir / hub id / .gguf / short name; recorded as the adapter's base
+    train: list[str]  # Tevatron-format JSON-lines files
+    output: str  # directory: final model + checkpoint-N/ subdirectories
+    tokenizer: str | None = None
+    full: bool = False  # full fine-tuning instead of LoRA
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    lora_target_modules: tuple[str, ...] | None = None
+    temperature: float | None = None  # RepLLaMA only
+    group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
+    query_max_length: int = 32
+    passage_max_length: int = 196
+    append_eos: bool = False  # RankLLaMA only: EOS after each pair (the released checkpoints had none)
+    per_device_batch_size: int = 8  # queries per process per micro-batch
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    max_steps: int | None = None
+    epochs: float | None = None  # default 1 when max_steps is not given either
+    save_steps: int = 500
+    save_total_limit: int = 1  # checkpoints kept (the newest); resumption needs only the last
+    logging_steps: int = 10
+    seed: int = 42
+    dtype: str | None = None  # float32 | bfloat16 | float16 (mixed precision); default bfloat16 on CUDA
+    gradient_checkpointing: bool = False
+    device: str | None = None  # default cuda if available (cuda:LOCAL_RANK under torchrun), else cpu
+    skip_bad_lines: bool = False
+    overwrite_output: bool = False
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # ------------------------------------------------------------------------------ checks
+    def _validate(self) -> None:
+        fail = _fail
+        if self.objective not in OBJECTIVES:
+            fail(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if isinstance(self.train, str):
+            self.train = [self.train]
+        if not self.train:
+            fail("--train needs at least one training file")
+        lora_given = [name for name in DEFAULT_LORA if getattr(self, name) is not None]
+        if self.full and lora_given:
+            fail(f"--full (full fine-tuning) contradicts the LoRA option(s) {', '.join(_flag(n) for n in lora_given)}")
+        if not self.full:
+            for name, default in DEFAULT_LORA.items():
+                if getattr(self, name) is None:
+                    setattr(self, name, default)
+            self.lora_target_modules = _target_modules(self.lora_target_modules)
+            if self.lora_r < 1:
+                fail(f"--lora-r must be at least 1, not {self.lora_r}")
+            if self.lora_alpha <= 0:
+                fail(f"--lora-alpha must be positive, not {self.lora_alpha}")
+            if not 0 <= self.lora_dropout < 1:
+                fail(f"--lora-dropout must be in [0, 1), not {self.lora_dropout}")
+        if self.objective == "repllama":
+            if self.append_eos:
+                fail("--append-eos is a RankLLaMA option; RepLLaMA always ends each text with EOS")
+            self.temperature = DEFAULT_TEMPERATURE if self.temperature is None else self.temperature
+            if not self.temperature > 0:
+                fail(f"--temperature must be > 0, not {self.temperature}")
+        elif self.temperature is not None:
+            fail("--temperature applies to repllama only (RankLLaMA's loss is a plain softmax over its group)")
+        if self.group_size < 2:
+            fail(f"--group-size must be at least 2 (1 positive + at least 1 negative), not {self.group_size}")
+        for name in ("query_max_length", "passage_max_length", "per_device_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                fail(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+        if self.query_max_length < 3:
+            fail(f"--query-max-length {self.query_max_length} leaves no room for a query between BOS and EOS")
+        if not self.learning_rate > 0:
+            fail(f"--learning-rate must be > 0, not {self.learning_rate}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
+            fail("--warmup-steps, --weight-decay and --max-grad-norm must not be negative")
+        if self.max_steps is not None and self.epochs is not None:
+            fail("give either --max-steps or --epochs, not both (one decides the length of training)")
+        if self.max_steps is not None and self.max_steps < 1:
+            fail(f"--max-steps must be at least 1, not {self.max_steps}")
+        if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
+            fail(f"--epochs must be a positive number, not {self.epochs}")
+        if self.max_steps is None and self.epochs is None:
+            self.epochs = 1.0
+        for name in ("save_steps", "logging_steps", "save_total_limit"):
+            if getattr(self, name) < 1:
+                fail(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+        self.device = self.device or _default_device()
+        on_cuda = self.device.startswith("cuda")
+        if not on_cuda and self.device != "cpu":
+            fail(f"--device must be cpu, cuda or cuda:N, not {self.device!r}")
+        self.dtype = self.dtype or ("bfloat16" if on_cuda else "float32")
+        if self.dtype not in DTYPES:
+            fail(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if self.dtype == "float16" and not on_cuda:
+            fail("--dtype float16 needs a CUDA device (mixed precision with loss scaling); use bfloat16 or float32 on CPU")
+
+    # ------------------------------------------------------------------------------ derived
+    @property
+    def lora(self) -> bool:
+        return not self.full
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["lora_target_modules"] = list(self.lora_target_modules) if self.lora_target_modules else None
+        return out
+
+    def differences(self, saved: dict) -> list[str]:
+        """Options whose value differs from a checkpoint's (those that would change the result)."""
+        now = self.to_dict()
+        names = [f.name for f in fields(self) if f.name not in RESUMABLE_CHANGES]
+        return [n for n in names if n in saved and _norm(saved[n]) != _norm(now[n])]
+
+
+def _norm(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [os.path.abspath(v) if os.path.exists(v) else v for v in value]
+    return value
+
+
+def _target_modules(value) -> tuple[str, ...]:
+    """``"q,k,v"`` or ``["q_proj", ...]`` -> full module names; short LLaMA names get ``_proj``."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    names = tuple(v if v.endswith("_proj") or v not in _SHORT else f"{v}_proj" for v in value)
+    if not names:
+        _fail("--lora-target-modules needs at least one module name")
+    return names
+
+
+_SHORT = {"q", "k", "v", "o", "gate", "up", "down"}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _fail(message: str):
+    raise TrainingConfigError(message)
+
+
+def _default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return "cpu"
