@@ -9,6 +9,7 @@ and pooled at each row's last real token, then returned in input order.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,12 +55,12 @@ class RepLLaMAEncoder:
 
     def __init__(
         self,
-        model: str,
+        model,
         *,
         base_model: str | None = None,
-        tokenizer: str | None = None,
+        tokenizer=None,
         dtype: str = "float32",
-        device: str = "cpu",
+        device: str | None = None,
         query_max_length: int = 512,
         passage_max_length: int = 512,
         batch_size: int = 16,
@@ -67,11 +68,19 @@ class RepLLaMAEncoder:
         query_prefix: str = QUERY_PREFIX,
         passage_prefix: str = PASSAGE_PREFIX,
     ):
-        self.model, self.tokenizer = load_backbone(
-            model, "embedding", base_model=base_model, dtype=dtype, device=device, tokenizer_name=tokenizer
-        )
-        self.name = str(model)
-        self.device = device
+        """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
+        tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights)."""
+        if isinstance(model, str | os.PathLike):
+            self.name = str(model)
+            self.model, self.tokenizer = load_backbone(
+                model, "embedding", base_model=base_model, dtype=dtype, device=device or "cpu", tokenizer_name=tokenizer
+            )
+        else:
+            if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
+                raise ValueError("with an already loaded model, pass its tokenizer object as tokenizer=")
+            self.name = getattr(model.config, "_name_or_path", "in-memory model")
+            self.model, self.tokenizer = model, tokenizer
+        self.device = device or str(next(self.model.parameters()).device)
         self.special = SpecialTokens.of(self.tokenizer)
         self.query_max_length = query_max_length
         self.passage_max_length = passage_max_length
@@ -86,18 +95,7 @@ class RepLLaMAEncoder:
     @classmethod
     def from_model(cls, model, tokenizer, **kwargs) -> RepLLaMAEncoder:
         """Wrap an already loaded model (e.g. during training) without reloading weights."""
-        self = cls.__new__(cls)
-        self.model, self.tokenizer = model, tokenizer
-        self.name = getattr(model.config, "_name_or_path", "in-memory model")
-        self.device = str(next(model.parameters()).device)
-        self.special = SpecialTokens.of(tokenizer)
-        self.query_max_length = kwargs.get("query_max_length", 512)
-        self.passage_max_length = kwargs.get("passage_max_length", 512)
-        self.batch_size = kwargs.get("batch_size", 16)
-        self.dimension = kwargs.get("dimension") or model.config.hidden_size
-        self.query_prefix = kwargs.get("query_prefix", QUERY_PREFIX)
-        self.passage_prefix = kwargs.get("passage_prefix", PASSAGE_PREFIX)
-        return self
+        return cls(model, tokenizer=tokenizer, **kwargs)
 
     def encode_queries(
         self,

@@ -30,6 +30,7 @@ character when pad is unk) cannot shift the read-out.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,12 +116,12 @@ class RankLLaMAReranker:
 
     def __init__(
         self,
-        model: str,
+        model,
         *,
         base_model: str | None = None,
-        tokenizer: str | None = None,
+        tokenizer=None,
         dtype: str = "float32",
-        device: str = "cpu",
+        device: str | None = None,
         query_max_length: int = 32,
         max_length: int = 196,
         batch_size: int = 32,
@@ -128,57 +129,24 @@ class RankLLaMAReranker:
         query_prefix: str = QUERY_PREFIX,
         document_prefix: str = DOCUMENT_PREFIX,
     ):
-        loaded, tok = load_backbone(
-            model, "classification", base_model=base_model, dtype=dtype, device=device, tokenizer_name=tokenizer
-        )
-        self._setup(
-            loaded,
-            tok,
-            str(model),
-            device,
-            query_max_length,
-            max_length,
-            batch_size,
-            append_eos,
-            query_prefix,
-            document_prefix,
-        )
-
-    @classmethod
-    def from_model(cls, model, tokenizer, **kwargs) -> RankLLaMAReranker:
-        """Wrap an already loaded classifier (e.g. during training) without reloading weights.
-
-        Sets ``model.config.pad_token_id`` to the pad id batching uses, as loading does.
-        """
-        self = cls.__new__(cls)
-        model.config.pad_token_id = choose_pad_id(tokenizer)
-        self._setup(
-            model,
-            tokenizer,
-            getattr(model.config, "_name_or_path", "in-memory model"),
-            str(next(model.parameters()).device),
-            kwargs.get("query_max_length", 32),
-            kwargs.get("max_length", 196),
-            kwargs.get("batch_size", 32),
-            kwargs.get("append_eos", False),
-            kwargs.get("query_prefix", QUERY_PREFIX),
-            kwargs.get("document_prefix", DOCUMENT_PREFIX),
-        )
-        return self
-
-    def _setup(
-        self,
-        model,
-        tokenizer,
-        name,
-        device,
-        query_max_length,
-        max_length,
-        batch_size,
-        append_eos,
-        query_prefix,
-        document_prefix,
-    ) -> None:
+        """``model``: a name :func:`load_backbone` accepts, or an already loaded classifier (then pass
+        the tokenizer object as ``tokenizer``; its ``config.pad_token_id`` is set as loading does)."""
+        if isinstance(model, str | os.PathLike):
+            name = str(model)
+            model, tokenizer = load_backbone(
+                model,
+                "classification",
+                base_model=base_model,
+                dtype=dtype,
+                device=device or "cpu",
+                tokenizer_name=tokenizer,
+            )
+        else:
+            if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
+                raise ValueError("with an already loaded model, pass its tokenizer object as tokenizer=")
+            name = getattr(model.config, "_name_or_path", "in-memory model")
+            model.config.pad_token_id = choose_pad_id(tokenizer)
+        device = device or str(next(model.parameters()).device)
         if not hasattr(model, "score") or not hasattr(model, "base_model"):
             raise ModelLoadError(f"{name}: not a sequence-classification model with a `score` head")
         if append_eos and tokenizer.eos_token_id is None:
@@ -197,6 +165,11 @@ class RankLLaMAReranker:
                 f"max_length {max_length} leaves no room for the document after a query of up to "
                 f"{query_max_length} tokens"
             )
+
+    @classmethod
+    def from_model(cls, model, tokenizer, **kwargs) -> RankLLaMAReranker:
+        """Wrap an already loaded classifier (e.g. during training) without reloading weights."""
+        return cls(model, tokenizer=tokenizer, **kwargs)
 
     # ----------------------------------------------------------------------------- tokens
     def encode_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> list[list[int]]:
