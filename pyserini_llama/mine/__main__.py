@@ -24,17 +24,20 @@ EPILOG = """examples:
       --first-stage bm25 --first-stage repllama --retriever castorini/repllama-v1-7b-lora-passage \\
       --device cuda --dtype bfloat16 --batch-size 64 --index-dir indexes/scifact --output train.blend.jsonl
 
-  # RankLLaMA's recipe: negatives sampled from RepLLaMA's top 200 -- a (fine-tuned) RepLLaMA as the
-  # first stage, or any TREC / MS MARCO run file of the split's queries:
+  # RankLLaMA's recipe: negatives sampled from RepLLaMA's top 200, from a (fine-tuned) RepLLaMA ...
+  python -m pyserini_llama.mine --dataset ../shared/data/beir/scifact --split train \\
+      --first-stage repllama --retriever models/repllama-scifact --depth 200 --output train.rankllama.jsonl
+  # ... or from any TREC / MS MARCO run of the split's queries (e.g. python -m pyserini_llama.search.faiss):
   python -m pyserini_llama.mine --dataset ../shared/data/beir/scifact --split train \\
       --first-stage runs/scifact-train.repllama.trec --depth 200 --output train.rankllama.jsonl
 
 Output: one line per query, {"query_id", "query", "positive_passages": [{"docid", "title", "text"}],
 "negative_passages": [...]} (Tevatron's format). Positives: judgements >= --relevance-level.
-Documents judged relevant at any grade are never negatives, nor the query's own docid
-(unless --keep-query-hits), nor each stage's top --skip-top. Several --first-stage blend: their top
---depth lists are interleaved rank by rank into one pool (each stage gives the same depth), from
-which --negatives are drawn with a generator seeded by --seed and the query id."""
+Never negatives: documents judged relevant at any grade, the query's own docid (unless
+--keep-query-hits), each stage's top --skip-top. Queries with fewer than --min-positives positives
+or --min-negatives negatives are skipped and counted in the summary. Several --first-stage blend:
+their top --depth lists are interleaved rank by rank into one pool (each stage gives the same depth),
+from which --negatives are drawn with a generator seeded by --seed and the query id."""
 
 STAGE_NAMES = ("bm25", "repllama")
 
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
     p.add_argument("--skip-top", type=int, default=0, help="never take each stage's top N as negatives (default: 0)")
     p.add_argument("--min-positives", type=int, default=1, help="skip queries with fewer positives (default: 1)")
+    p.add_argument("--min-negatives", type=int, default=1, help="skip queries with fewer negatives (default: 1)")
     p.add_argument("--relevance-level", type=int, default=1, help="lowest grade that is a positive (default: 1)")
     p.add_argument("--keep-query-hits", action="store_true", help="allow the query's own docid as a negative")
     p.add_argument("--index-dir", default=None, help="cache the Lucene/FAISS indexes here (default: a temp dir)")
@@ -175,39 +179,34 @@ def repllama_index(encoder, args: argparse.Namespace, corpus: str, index_dir: Pa
 
 def main(argv: list[str] | None = None) -> int:
     from ..data.corpus import open_document_store
-    from . import check_options, mine_hard_negatives
+    from . import MiningOptions, mine_hard_negatives, queries_with_positives
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
-    options = dict(
+    options = MiningOptions(
         depth=args.depth,
         negatives=args.negatives,
+        seed=args.seed,
         skip_top=args.skip_top,
         min_positives=args.min_positives,
+        min_negatives=args.min_negatives,
         relevance_level=args.relevance_level,
+        remove_query=not args.keep_query_hits,
     )
-    check_options(**options)
     if args.threads < 1 or args.batch_size < 1:
         raise PyseriniLlamaError("--threads and --batch-size must be at least 1")
     check_stage_specs(args)
     queries, qrels = read_inputs(args)
     if not queries:
         raise PyseriniLlamaError(f"{args.dataset}: no judged query of split {args.split} has text")
+    queries_with_positives(queries, qrels, options.relevance_level)  # fail now, not after indexing
     corpus = args.corpus or args.dataset
     documents = open_document_store(corpus)
     with tempfile.TemporaryDirectory(prefix="pyserini-llama-mine-") as scratch:
         index_dir = Path(args.index_dir or scratch)
         stages = [open_stage(spec, args, corpus, index_dir) for spec in args.first_stage]
         stats = mine_hard_negatives(
-            queries,
-            qrels,
-            stages,
-            documents,
-            args.output,
-            stage_names=args.first_stage,
-            seed=args.seed,
-            remove_query=not args.keep_query_hits,
-            **options,
+            queries, qrels, stages, documents, args.output, options, stage_names=args.first_stage
         )
     print(stats.summary())
     print(f"wrote {args.output} in {time.perf_counter() - started:.1f} s")
