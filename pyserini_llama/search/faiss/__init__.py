@@ -19,9 +19,11 @@ def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):
 
     from ...encoders.pyserini_adapters import RepLLaMAQueryEncoder
     from ...errors import PyseriniLlamaError
+    from ...prebuilt_indexes import resolve_index
 
     faiss_module = import_pyserini("pyserini.search.faiss")
     query_encoder = RepLLaMAQueryEncoder(encoder=encoder)
+    index = str(resolve_index(index, device=encoder.device))  # our registry names -> cached or built directory
     if Path(index).is_dir():
         if not (Path(index) / "index").is_file() or not (Path(index) / "docid").is_file():
             raise PyseriniLlamaError(f"{index}: not a Pyserini FAISS index (needs the files 'index' and 'docid')")
