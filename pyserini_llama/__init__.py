@@ -5,10 +5,6 @@ RepLLaMA in Pyserini's encoder maps as soon as ``pyserini.encode`` is imported (
 it already was). The public API is loaded lazily on first attribute access.
 """
 
-from __future__ import annotations
-
-import importlib
-
 from . import _startup
 
 __version__ = "0.1.0"
@@ -33,5 +29,7 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name: str):
     if name in _LAZY:
+        import importlib  # here, not at the top: this module is imported at every interpreter start
+
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pyserini_llama' has no attribute {name!r}")
