@@ -137,7 +137,9 @@ class TrainingArguments:
         if self.dtype not in DTYPES:
             fail(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.dtype == "float16" and not on_cuda:
-            fail("--dtype float16 needs a CUDA device (mixed precision with loss scaling); use bfloat16 or float32 on CPU")
+            fail(
+                "--dtype float16 needs a CUDA device (mixed precision with loss scaling); use bfloat16 or float32 on CPU"
+            )
 
     # ------------------------------------------------------------------------------ derived
     @property

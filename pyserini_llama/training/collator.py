@@ -1,0 +1,69 @@
+"""Training groups -> padded token tensors, with exactly the tokenisation inference uses.
+
+A model trained on inputs that differ from what the encoder or reranker feeds it at inference
+(another prefix, a missing EOS, other truncation) loses accuracy silently. So nothing here
+formats or tokenizes on its own:
+
+* RepLLaMA: :func:`~pyserini_llama.modeling.formatting.format_query` / ``format_passage`` and
+  :func:`~pyserini_llama.modeling.tokens.encode_with_eos`, the calls ``RepLLaMAEncoder`` makes;
+* RankLLaMA: the reranker's own :meth:`RankLLaMAReranker.encode_pairs` (pair template, query cut,
+  document cut, optional EOS) on ``format_query`` and ``document_text``, as ``score_pairs`` does.
+
+Both pad on the right with the pad id inference uses. Passages are laid out query-major:
+rows ``i * group_size .. (i + 1) * group_size - 1`` belong to query ``i``, its positive first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, format_passage, format_query
+from ..modeling.tokens import SpecialTokens, encode_with_eos, pad_right
+from .dataset import TrainGroup
+
+
+class RepLLaMACollator:
+    """Queries and passages of a batch of groups, each ``prefix + text + EOS``, right-padded."""
+
+    def __init__(self, tokenizer, query_max_length: int = 32, passage_max_length: int = 196):
+        self.tokenizer = tokenizer
+        self.special = SpecialTokens.of(tokenizer)
+        self.query_max_length = query_max_length
+        self.passage_max_length = passage_max_length
+
+    def __call__(self, groups: Sequence[TrainGroup]) -> dict:
+        queries = [format_query(g.query, QUERY_PREFIX) for g in groups]
+        passages = [format_passage(p.text, p.title, p.url, PASSAGE_PREFIX) for g in groups for p in g.passages]
+        q_ids, q_mask = pad_right(
+            encode_with_eos(self.tokenizer, queries, self.query_max_length, self.special), self.special.pad_id
+        )
+        p_ids, p_mask = pad_right(
+            encode_with_eos(self.tokenizer, passages, self.passage_max_length, self.special), self.special.pad_id
+        )
+        return {
+            "query_input_ids": q_ids,
+            "query_attention_mask": q_mask,
+            "passage_input_ids": p_ids,
+            "passage_attention_mask": p_mask,
+        }
+
+
+class RankLLaMACollator:
+    """(query, passage) pairs of a batch of groups, tokenized by the inference reranker itself.
+
+    ``reranker`` is a :class:`~pyserini_llama.rerankers.rankllama.RankLLaMAReranker` wrapping the
+    model being trained (``RankLLaMAReranker.from_model``), so its pair template, lengths, EOS
+    choice and pad id are the ones the trained checkpoint will be served with.
+    """
+
+    def __init__(self, reranker):
+        self.reranker = reranker
+
+    def __call__(self, groups: Sequence[TrainGroup]) -> dict:
+        from ..rerankers.rankllama import document_text
+
+        r = self.reranker
+        queries = [format_query(g.query, r.query_prefix) for g in groups for _ in g.passages]
+        documents = [document_text(p, r.document_prefix) for g in groups for p in g.passages]
+        input_ids, attention_mask = pad_right(r.encode_pairs(queries, documents), r.pad_id)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}

@@ -1,0 +1,213 @@
+"""Trainable RepLLaMA / RankLLaMA: the backbone (LoRA or full), the losses, and saving.
+
+RepLLaMA: queries and passages are embedded as at inference (hidden state of the last real
+token, EOS, L2-normalised); the loss is softmax cross-entropy of each query over *all* passages
+of the batch (its own positive, its hard negatives, every other query's passages), scores
+divided by a temperature. Under DDP the embeddings of every process are gathered first, so the
+in-batch negatives span processes (Tevatron's ``_dist_gather_tensor``).
+
+RankLLaMA: each (query, passage) pair gets the raw logit of the one-label ``score`` head read at
+the last real token, as the reranker reads it; the loss is cross-entropy over each query's own
+group with the positive at index 0. No in-batch negatives: a cross-encoder sees one pair at a time.
+
+The saved checkpoint is what the inference classes and the castorini model-card code load:
+a PEFT adapter (``FEATURE_EXTRACTION``, or ``SEQ_CLS`` with the ``score`` head in
+``modules_to_save``) whose ``base_model_name_or_path`` is the ``--model`` the user gave, or a
+full model directory with ``--full``; plus the tokenizer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import ModelLoadError
+from ..modeling.loading import load_backbone, resolve_model_source
+from ..modeling.tokens import last_token_hidden
+from .arguments import TrainingArguments, TrainingConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def load_trainable(args: TrainingArguments):
+    """``(backbone, tokenizer)``: the base model with LoRA attached (or fully trainable), in train mode.
+
+    With LoRA and a 16-bit dtype the frozen base is loaded in that dtype (half the memory) while
+    the trainable weights stay float32; the forward pass then runs under autocast.
+    """
+    task = "embedding" if args.objective == "repllama" else "classification"
+    if args.lora and resolve_model_source(args.model).kind == "peft":
+        raise TrainingConfigError(
+            f"{args.model} is a LoRA adapter; LoRA training starts from a base model "
+            "(pass the base, or --full to fine-tune the merged model)"
+        )
+    dtype = args.dtype if args.lora else "float32"
+    model, tokenizer = load_backbone(args.model, task, dtype=dtype, device=args.device, tokenizer_name=args.tokenizer)
+    model.config.use_cache = False
+    if args.gradient_checkpointing:
+        # Non-reentrant checkpointing needs no input that requires grad, so it works with frozen embeddings (LoRA).
+        options = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 (the old name warns)
+            model.activation_checkpointing_enable(options)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
+    if args.lora:
+        model = _attach_lora(model, args)
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+    model.train()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    logger.info("trainable parameters: %d of %d (%.2f%%)", trainable, total, 100 * trainable / total)
+    return model, tokenizer
+
+
+def _attach_lora(model, args: TrainingArguments):
+    from peft import LoraConfig, get_peft_model
+
+    classification = args.objective == "rankllama"
+    config = LoraConfig(
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=list(args.lora_target_modules),
+        task_type="SEQ_CLS" if classification else "FEATURE_EXTRACTION",
+        modules_to_save=["score"] if classification else None,
+    )
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as exc:
+        raise TrainingConfigError(f"--lora-target-modules: {str(exc).splitlines()[0]}") from None
+    # What the loaders (ours and the model card's PeftConfig -> from_pretrained) will resolve.
+    peft_model.peft_config["default"].base_model_name_or_path = args.model
+    return peft_model
+
+
+def hf_model(backbone):
+    """The Hugging Face model inside a PEFT wrapper (LoRA layers injected in place), or itself."""
+    return backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside ``torch.distributed``."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` from every process in rank order; gradient flows into the local part only.
+
+    ``all_gather`` returns copies without autograd history, so the local slot is replaced by the
+    local tensor itself (Tevatron does the same). Equal shapes on every rank are required.
+    """
+    rank, size = world()
+    if size == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(size)]
+    dist.all_gather(parts, tensor.contiguous())
+    parts[rank] = tensor
+    return torch.cat(parts, dim=0)
+
+
+class RepLLaMATrainModel(nn.Module):
+    """Bi-encoder contrastive loss with in-batch and hard negatives (gathered across processes)."""
+
+    def __init__(self, backbone, temperature: float = 0.01):
+        super().__init__()
+        self.backbone = backbone
+        self.temperature = temperature
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return nn.functional.normalize(last_token_hidden(hidden, attention_mask).float(), p=2, dim=-1)
+
+    def forward(self, query_input_ids, query_attention_mask, passage_input_ids, passage_attention_mask):
+        q = gather_with_grad(self.encode(query_input_ids, query_attention_mask))
+        p = gather_with_grad(self.encode(passage_input_ids, passage_attention_mask))
+        scores = q @ p.T / self.temperature
+        group_size = p.size(0) // q.size(0)
+        target = torch.arange(q.size(0), device=scores.device) * group_size  # each query's positive
+        return nn.functional.cross_entropy(scores, target)
+
+    @property
+    def gradient_scale(self) -> int:
+        """Factor for the loss before ``backward`` so DDP's gradient *average* is the exact gradient.
+
+        Every process computes the same global loss ``L`` (mean over all queries of all processes),
+        but its backward reaches only its own shard's embeddings, so it yields only part of
+        ``dL/dθ``; the parts of all processes *sum* to the full gradient. DDP averages (sum / N)
+        instead, hence ``× N``, as Tevatron does. One process over the same global batch gets the
+        same gradient (tests/test_ddp.py).
+        """
+        return world()[1]
+
+
+class RankLLaMATrainModel(nn.Module):
+    """Grouped softmax cross-entropy for a pointwise reranker: positive at index 0 of each group."""
+
+    def __init__(self, backbone, group_size: int):
+        super().__init__()
+        self.backbone = backbone
+        self.group_size = group_size
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One logit per pair, read as :class:`RankLLaMAReranker` reads it (last attended position)."""
+        model = hf_model(self.backbone)
+        hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return model.score(last_token_hidden(hidden, attention_mask))[:, 0].float()
+
+    def forward(self, input_ids, attention_mask):
+        scores = self.logits(input_ids, attention_mask).view(-1, self.group_size)
+        target = torch.zeros(scores.size(0), dtype=torch.long, device=scores.device)
+        return nn.functional.cross_entropy(scores, target)
+
+    @property
+    def gradient_scale(self) -> int:
+        """1: each process's loss is the mean over its own queries, and DDP's average of those is
+        the mean over all queries (every process has the same number of queries)."""
+        return 1
+
+
+def build_train_model(backbone, args: TrainingArguments) -> nn.Module:
+    if args.objective == "repllama":
+        return RepLLaMATrainModel(backbone, args.temperature)
+    return RankLLaMATrainModel(backbone, args.group_size)
+
+
+def save_trained(backbone, tokenizer, directory: str | Path) -> None:
+    """Write the adapter (or the full model) and the tokenizer; the inference loaders read this directly."""
+    directory = Path(directory)
+    # Embeddings are never resized here; "auto" would look the base model up on the hub at every save.
+    extra = {"save_embedding_layers": False} if hasattr(backbone, "peft_config") else {}
+    try:
+        backbone.save_pretrained(directory, **extra)
+        tokenizer.save_pretrained(directory)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write the model to {directory}: {exc}") from None
+
+
+def load_trained_weights(backbone, directory: str | Path) -> None:
+    """Put the weights a checkpoint saved with :func:`save_trained` back into ``backbone`` (resumption)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        raise ModelLoadError(f"{directory}: no .safetensors weights in this checkpoint")
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        state.update(load_file(file))
+    if hasattr(backbone, "peft_config"):
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(backbone, state)
+        if getattr(result, "unexpected_keys", None):
+            raise ModelLoadError(f"{directory}: adapter weights do not fit the model ({result.unexpected_keys[:3]})")
+    else:
+        backbone.load_state_dict(state, strict=True)
