@@ -29,6 +29,16 @@ def model_dtype(args: argparse.Namespace) -> str:
     return "float16" if args.fp16 else (args.dtype or "float32")
 
 
+def model_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments every model class takes from :func:`add_model_options` flags."""
+    return {
+        "base_model": args.base_model,
+        "tokenizer": args.tokenizer,
+        "dtype": model_dtype(args),
+        "device": args.device,
+    }
+
+
 def split_subcommands(argv: list[str], commands: tuple[str, ...]) -> dict[str, list[str]]:
     """Pyserini's ``input ... output ... encoder ...`` style: argv split at each command name."""
     groups: dict[str, list[str]] = {"": []}

@@ -7,7 +7,7 @@ import logging
 import runpy
 import sys
 
-from ..cli_options import add_model_options, model_dtype, split_subcommands
+from ..cli_options import add_model_options, model_options, split_subcommands
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.encode")
@@ -80,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         raise PyseriniLlamaError(f"{args['input'].corpus}: no documents to encode")
     encoder = RepLLaMAEncoder(
         enc.encoder,
-        base_model=enc.base_model,
-        tokenizer=enc.tokenizer,
-        dtype=model_dtype(enc),
-        device=enc.device,
+        **model_options(enc),
         passage_max_length=enc.max_length,
         batch_size=enc.batch_size,
         dimension=enc.dimension,

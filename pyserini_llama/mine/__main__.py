@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cli_options import add_model_options, model_dtype
+from ..cli_options import add_model_options, model_dtype, model_options
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.mine")
@@ -133,10 +133,7 @@ def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path
 
         encoder = RepLLaMAEncoder(
             args.retriever,
-            base_model=args.base_model,
-            tokenizer=args.tokenizer,
-            dtype=model_dtype(args),
-            device=args.device,
+            **model_options(args),
             query_max_length=args.query_max_length,
             passage_max_length=args.passage_max_length,
             batch_size=args.batch_size,

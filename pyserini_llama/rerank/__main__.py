@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..cli_options import add_model_options, model_dtype
+from ..cli_options import add_model_options, model_options
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.rerank")
@@ -137,10 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reranker = RERANKER_CLASSES[args.reranker_class](
         args.reranker,
-        base_model=args.base_model,
-        tokenizer=args.tokenizer,
-        dtype=model_dtype(args),
-        device=args.device,
+        **model_options(args),
         query_max_length=args.query_max_length,
         max_length=args.max_length,
         batch_size=args.batch_size,

@@ -7,7 +7,7 @@ import logging
 import runpy
 import sys
 
-from ...cli_options import add_model_options, model_dtype
+from ...cli_options import add_model_options, model_options
 from ...errors import run_cli
 
 logger = logging.getLogger("pyserini_llama.search.faiss")
@@ -69,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     queries = read_queries(args.topics, topics_dir=args.topics_dir, skip_bad_lines=args.skip_bad_lines)
     encoder = RepLLaMAEncoder(
         args.encoder,
-        base_model=args.base_model,
-        tokenizer=args.tokenizer,
-        dtype=model_dtype(args),
-        device=args.device,
+        **model_options(args),
         query_max_length=args.max_length,
         batch_size=args.batch_size,
         dimension=args.dimension,
