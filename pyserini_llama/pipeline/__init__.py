@@ -6,7 +6,7 @@ Everything lands in one output directory::
     index.<model-slug>/      flat inner-product FAISS index of the retriever's passage embeddings
     run.<stage>.trec         one TREC run per stage
     <artifact>.manifest.json what each artifact was made from
-    metrics.json             stage x nDCG@10, MRR@10, Recall@100, Recall@1000 on the split's qrels
+    metrics.json             stage x nDCG@10, MRR@10, Recall@100, Recall@1000 on the split's qrels (trec_eval -c)
 
 Caching. Each artifact's manifest holds its own parameters and the manifests of its inputs (the
 corpus, the queries, the models, the upstream artifacts). An artifact whose manifest on disk matches
@@ -137,12 +137,19 @@ def file_fingerprint(path: Path) -> list:
     return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
 
+NOTES = (".md", ".jsonl", ".txt")  # files in a model directory that do not change what it computes
+
+
 def model_fingerprint(model: str) -> dict:
-    """The model name, plus size and mtime of its files when it is a local path (a retrained adapter differs)."""
-    path = Path(model)
+    """The model name, plus size and mtime of its files when it is a local path or a shipped model
+    (a retrained adapter differs)."""
+    from ..modeling.loading import SHIPPED_MODELS, SHIPPED_MODELS_DIR
+
+    path = SHIPPED_MODELS_DIR / model if model in SHIPPED_MODELS else Path(model)
     if not path.exists():
         return {"name": model}
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    # Weights and configs only: editing a model card or a training log must not invalidate an index.
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix not in NOTES)
     return {"name": model, "files": [file_fingerprint(f) for f in files]}
 
 
@@ -429,7 +436,8 @@ class Pipeline:
         metrics = {}
         for stage in self.stages:
             self.artifacts[stage].ensure()
-            metrics[stage] = evaluate_run(self.qrels, self._read_run(stage), list(METRICS))
+            # complete=True is trec_eval -c, Pyserini's BEIR convention: a judged query without hits scores 0.
+            metrics[stage] = evaluate_run(self.qrels, self._read_run(stage), list(METRICS), complete=True)
         write_json_atomic(
             {
                 "dataset": str(self.config.dataset),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from ..errors import run_cli
@@ -121,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     pipeline = Pipeline(config)  # validates flags and reads queries/qrels before anything slow
     print(pipeline.describe(), flush=True)
+    started = time.perf_counter()
     metrics = pipeline.run()
     print(format_table(metrics))
-    print(f"metrics written to {pipeline.out / 'metrics.json'}")
+    print(f"metrics written to {pipeline.out / 'metrics.json'} ({time.perf_counter() - started:.0f} s)")
     return 0
 
 

@@ -220,20 +220,21 @@ for _key, (_title, _docs) in _BEIR.items():
             recipe=LuceneBM25Recipe(f"beir/{_key}"),
         )
     )
-    # The RepLLaMA model trained on SciFact + NFCorpus (SmolLM2-135M backbone, 576-dim). It is
-    # resolved by name only when the index is built; until the model exists, fetching says so.
+    # The RepLLaMA model this project trained on SciFact + NFCorpus train and ships
+    # (pyserini_llama/models/repllama-smollm2-135m: SmolLM2-135M backbone, 576-dim, trained and
+    # served at passage length 64). Search it with --encoder repllama-smollm2-135m --max-length 32.
     register_prebuilt_index(
         PrebuiltIndex(
             name=f"beir-v1.0.0-{_key}.repllama-smollm2-135m",
             description=(
-                f"FAISS flat index of BEIR (v1.0.0) {_title}, encoded by RepLLaMA (SmolLM2-135M, "
-                "passage max length 512); built locally from <data-root>/beir/" + _key
+                f"FAISS flat index of BEIR (v1.0.0) {_title}, encoded by the shipped RepLLaMA "
+                "repllama-smollm2-135m (passage max length 64); built locally from <data-root>/beir/" + _key
             ),
             kind="faiss",
             model="repllama-smollm2-135m",
             collection=f"beir/{_key}",
             dimensions=576,
             documents=_docs,
-            recipe=RepLLaMAFaissRecipe(f"beir/{_key}", encoder="repllama-smollm2-135m"),
+            recipe=RepLLaMAFaissRecipe(f"beir/{_key}", encoder="repllama-smollm2-135m", max_length=64),
         )
     )
