@@ -206,3 +206,25 @@ def test_bm25_repllama_hybrid_and_rankllama_stages_on_tiny_beir(tiny, tiny_beir,
         scores = reranker.score(query, [docs[d] for d in top])
         assert [d for d, _ in reranked[qid][:3]] == [d for d, _ in sort_hits(zip(top, map(float, scores), strict=True))]
         assert [d for d, _ in reranked[qid][3:]] == [d for d, _ in hybrid_run[qid][3:]]
+
+
+def test_dense_search_leaves_torch_threads_alone(tiny, tiny_lora, tmp_path):
+    """Pyserini's FaissSearcher.batch_search sets FAISS's (= torch's) OpenMP threads; RankLLaMA after it
+    in the same process must still get every core."""
+    import torch
+
+    from pyserini_llama.encode import encode_corpus
+    from pyserini_llama.search.faiss import dense_search, open_faiss_searcher
+
+    queries, docs = tiny
+    encoder = RepLLaMAEncoder(str(tiny_lora))
+    encode_corpus(encoder, list(docs.values()), tmp_path / "index", to_faiss=True)
+    searcher = open_faiss_searcher(str(tmp_path / "index"), encoder)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run = dense_search(searcher, encoder, queries, hits=5, threads=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert all(len(hits) == 5 for hits in run.values())

@@ -209,9 +209,17 @@ class RankLLaMAReranker:
         return self.score_pairs([(query, d) for d in documents], batch_size=batch_size, show_progress=show_progress)
 
     def score_pairs(
-        self, pairs: Sequence[tuple[str, Any]], *, batch_size: int | None = None, show_progress: bool = False
+        self,
+        pairs: Sequence[tuple[str, Any]],
+        *,
+        batch_size: int | None = None,
+        show_progress: bool = False,
+        progress=None,
     ) -> np.ndarray:
-        """Like :meth:`score` for (query, document) pairs of any queries: batches mix queries."""
+        """Like :meth:`score` for (query, document) pairs of any queries: batches mix queries.
+
+        ``progress``: an open tqdm bar to advance per batch instead of a new one (used by :meth:`rerank_run`).
+        """
         import torch
         from tqdm.auto import tqdm
 
@@ -225,8 +233,11 @@ class RankLLaMAReranker:
         batches = list(length_sorted_batches([len(s) for s in ids], batch_size or self.batch_size))
         with (
             torch.inference_mode(),
-            tqdm(total=len(ids), desc="reranking", unit="pair", disable=not show_progress) as bar,
+            tqdm(
+                total=len(ids), desc="reranking", unit="pair", disable=not show_progress or progress is not None
+            ) as own_bar,
         ):
+            bar = progress if progress is not None else own_bar
             for batch in batches:
                 out[batch] = self._logits([ids[i] for i in batch])
                 bar.update(len(batch))
@@ -317,8 +328,7 @@ class RankLLaMAReranker:
         with tqdm(total=len(pairs), desc="reranking", unit="pair", disable=not show_progress) as bar:
             for start in range(0, len(pairs), PAIRS_PER_CHUNK):
                 chunk = pairs[start : start + PAIRS_PER_CHUNK]
-                scores[start : start + len(chunk)] = self.score_pairs(chunk)
-                bar.update(len(chunk))
+                scores[start : start + len(chunk)] = self.score_pairs(chunk, progress=bar)
         reranked: dict[str, list[tuple[str, float]]] = {qid: [] for qid in run}
         for (qid, docid), s in zip(owners, scores, strict=True):
             reranked[qid].append((docid, float(s)))

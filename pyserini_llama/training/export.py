@@ -75,8 +75,15 @@ def export_adapter(source: str | Path, target: str | Path, *, dtype: str = "floa
         "bytes": (target / "adapter_model.safetensors").stat().st_size,
     }
     base = json.loads((target / "adapter_config.json").read_text()).get("base_model_name_or_path")
-    logger.info("exported %s -> %s (%s, %d parameters, %.1f MB, base %s)", source, target, dtype, info["parameters"],
-                info["bytes"] / 1e6, base)
+    logger.info(
+        "exported %s -> %s (%s, %d parameters, %.1f MB, base %s)",
+        source,
+        target,
+        dtype,
+        info["parameters"],
+        info["bytes"] / 1e6,
+        base,
+    )
     return info
 
 

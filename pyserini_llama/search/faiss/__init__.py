@@ -56,9 +56,22 @@ def dense_search(
     qids = list(queries)
     vectors = encoder.encode_queries([queries[q] for q in qids], batch_size=batch_size, show_progress=True)
     k = hits + 1 if remove_query else hits
-    results = searcher.batch_search(vectors, qids, k=k, threads=threads)
+    results = _batch_search_keeping_torch_threads(searcher, vectors, qids, k, threads)
     run: Run = {}
     for qid in qids:
         found = [(h.docid, float(h.score)) for h in results[qid] if not (remove_query and h.docid == qid)]
         run[qid] = found[:hits]
     return run
+
+
+def _batch_search_keeping_torch_threads(searcher, vectors, qids: list[str], k: int, threads: int):
+    """Pyserini's ``batch_search`` calls ``faiss.omp_set_num_threads(threads)``; torch shares that
+    OpenMP runtime, so without the restore every later model call in the process (RankLLaMA after
+    dense retrieval in one pipeline) would run on ``threads`` cores, by default one."""
+    import torch
+
+    torch_threads = torch.get_num_threads()
+    try:
+        return searcher.batch_search(vectors, qids, k=k, threads=threads)
+    finally:
+        torch.set_num_threads(torch_threads)
