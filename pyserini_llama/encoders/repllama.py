@@ -69,9 +69,17 @@ class RepLLaMAEncoder:
         dimension: int | None = None,
         query_prefix: str = QUERY_PREFIX,
         passage_prefix: str = PASSAGE_PREFIX,
+        trunk_cache: str | os.PathLike | None = None,
+        trunk_split: int | None = None,
     ):
         """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
-        tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights)."""
+        tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights).
+
+        ``trunk_cache``: a directory of cached trunk states (``modeling/trunk.py``). Texts found
+        there run through the layers from ``trunk_split`` up only; the rest are computed in full
+        and stored. ``trunk_split`` defaults to the lowest layer a top-K LoRA adapter touches. The
+        cache is keyed by the trunk's weights, so it can only serve states of this very trunk.
+        """
         if isinstance(model, str | os.PathLike):
             self.name = str(model)
             self.model, self.tokenizer = load_backbone(
@@ -93,6 +101,22 @@ class RepLLaMAEncoder:
         self.dimension = dimension or hidden  # below hidden: Matryoshka prefix, re-normalised
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
+        self.split_forward = self._split_forward(trunk_cache, trunk_split)
+
+    def _split_forward(self, trunk_cache, trunk_split):
+        from ..modeling.trunk import SplitForward, TrunkCache, decoder_of
+
+        if trunk_cache is None:
+            return SplitForward(self.model)
+        if trunk_split is None:
+            from ..modeling.loading import adapter_layers
+
+            layers = adapter_layers(self.name) if isinstance(self.name, str) else None
+            if not layers:
+                raise ValueError(f"{self.name} is not a top-K LoRA adapter (no layers_to_transform); pass trunk_split")
+            trunk_split = min(layers)
+        cache = TrunkCache(trunk_cache, decoder_of(self.model), trunk_split)
+        return SplitForward(self.model, trunk_split, cache, self.special.pad_id)
 
     @classmethod
     def from_model(cls, model, tokenizer, **kwargs) -> RepLLaMAEncoder:
@@ -143,6 +167,8 @@ class RepLLaMAEncoder:
             return out
         ids = encode_with_eos(self.tokenizer, texts, max_length, self.special)
         batches = list(length_sorted_batches([len(s) for s in ids], batch_size or self.batch_size))
+        if self.split_forward.cache is not None:
+            self.split_forward.cache.fill(ids, self.special.pad_id, progress=show_progress)
         with torch.inference_mode():
             for batch in tqdm(batches, desc=f"encoding {what}", unit="batch", disable=not show_progress):
                 out[batch] = self._embed([ids[i] for i in batch])
@@ -153,6 +179,6 @@ class RepLLaMAEncoder:
 
         input_ids, attention_mask = pad_right(sequences, self.special.pad_id)
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.split_forward(input_ids, attention_mask)
         pooled = last_token_hidden(hidden, attention_mask)[:, : self.dimension].float()
         return torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu().numpy()

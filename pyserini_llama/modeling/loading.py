@@ -196,6 +196,20 @@ def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
     return _peft_source(name, _read_adapter_base(Path(config_file)), base_model)
 
 
+def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:
+    """The decoder layers a LoRA adapter changes (``layers_to_transform``); None for all or a full model."""
+    try:
+        source = resolve_model_source(name, base_model)
+    except ModelLoadError:
+        return None
+    if source.kind != "peft" or not Path(source.path, "adapter_config.json").is_file():
+        return None
+    layers = json.loads(Path(source.path, "adapter_config.json").read_text()).get("layers_to_transform")
+    if isinstance(layers, int):
+        return [layers]
+    return list(layers) if layers else None
+
+
 def torch_dtype(dtype: str):
     import torch
 

@@ -97,3 +97,24 @@ def last_token_hidden(hidden_states, attention_mask):
 
     last = attention_mask.sum(dim=1) - 1
     return hidden_states[torch.arange(hidden_states.size(0), device=hidden_states.device), last]
+
+
+def token_budget_batches(lengths: Sequence[int], max_tokens: int, max_rows: int | None = None) -> Iterator[list[int]]:
+    """Length-sorted batches (longest first) whose padded size, rows x longest, stays within ``max_tokens``.
+
+    A fixed row count wastes work on padding when lengths vary and runs out of memory when one
+    text is long; a token budget keeps every batch the same cost. A sequence longer than the
+    budget gets a batch of its own.
+    """
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batch: list[int] = []
+    for i in order:
+        longest = lengths[batch[0]] if batch else lengths[i]
+        if batch and ((len(batch) + 1) * longest > max_tokens or (max_rows and len(batch) >= max_rows)):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch

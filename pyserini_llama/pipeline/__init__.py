@@ -63,6 +63,7 @@ class PipelineConfig:
     k1: float = 0.9
     b: float = 0.4
     remove_query: bool = True  # Pyserini's BEIR regressions drop hits whose docid equals the qid
+    trunk_cache: Path | None = None  # RepLLaMA top-K adapters: frozen-layer states cached here (float16)
 
     @property
     def precision(self) -> str:
@@ -259,13 +260,21 @@ class Pipeline:
                     "dtype": c.precision,
                     "passage_max_length": c.passage_max_length,
                     "fields": ["title", "text"],
+                    # float16 trunk states move embeddings by ~1e-3: an index built from them is not the same artifact
+                    **({"trunk_cache": "float16"} if c.trunk_cache else {}),
                 },
                 self._build_faiss,
             )
             artifacts["repllama"] = Artifact(
                 "run.repllama",
                 self.out / "run.repllama.trec",
-                {**queries, "hits": c.hits, "query_max_length": c.query_max_length, "remove_query": c.remove_query},
+                {
+                    **queries,
+                    "hits": c.hits,
+                    "query_max_length": c.query_max_length,
+                    "remove_query": c.remove_query,
+                    **({"trunk_cache": "float16"} if c.trunk_cache else {}),
+                },
                 self._build_repllama,
                 [index],
             )
@@ -311,6 +320,7 @@ class Pipeline:
                 query_max_length=c.query_max_length,
                 passage_max_length=c.passage_max_length,
                 batch_size=c.batch_size,
+                trunk_cache=c.trunk_cache,
             )
         return self._encoder
 

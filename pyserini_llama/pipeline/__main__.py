@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=196,
         help="RankLLaMA query + document tokens (default: 196 = 32 + 164)",
     )
+    p.add_argument(
+        "--trunk-cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="RepLLaMA top-K LoRA adapters (train --lora-layers): reuse the frozen layers' states cached in DIR "
+        "(float16) and run only the top layers; for fast evaluation of many adapters, not for final numbers",
+    )
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
     p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
     p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
@@ -119,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         k1=args.k1,
         b=args.b,
         remove_query=not args.keep_query_hits,
+        trunk_cache=args.trunk_cache,
     )
     pipeline = Pipeline(config)  # validates flags and reads queries/qrels before anything slow
     print(pipeline.describe(), flush=True)

@@ -23,6 +23,11 @@ EXAMPLE = """examples:
     --query-max-length 32 --passage-max-length 196 --learning-rate 1e-4 --warmup-steps 100 \\
     --epochs 1 --dtype bfloat16 --gradient-checkpointing
 
+  # RepLLaMA on CPU: LoRA on the top 6 of 30 layers, trained from cached trunk states
+  python -m pyserini_llama.train repllama --model smollm2-135m-instruct --train train.jsonl \
+    --output models/repllama-smollm2 --lora-layers 6 --trunk-cache cache/trunk --passage-max-length 64 \
+    --group-size 2 --per-device-batch-size 16 --temperature 0.02 --learning-rate 1e-3 --warmup-steps 10 --max-steps 300
+
   # RankLLaMA on CPU with SmolLM2, a few steps
   python -m pyserini_llama.train rankllama --model smollm2-135m-instruct --train train.jsonl \\
     --output models/rankllama-smollm2 --per-device-batch-size 4 --group-size 4 --max-steps 20 --warmup-steps 2
@@ -69,12 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated modules (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; q,k,v... ok)",
     )
+    lora.add_argument(
+        "--lora-layers",
+        type=int,
+        default=None,
+        help="LoRA on the top K decoder layers only (PEFT layers_to_transform); the rest run without autograd",
+    )
+    lora.add_argument(
+        "--trunk-cache",
+        default=None,
+        metavar="DIR",
+        help="with --lora-layers: store the frozen layers' output per text in DIR (computed once, reused by "
+        "later steps, epochs and runs); safe to share between runs",
+    )
+    lora.add_argument(
+        "--trunk-cache-dtype", choices=("float16", "float32"), default="float16", help="trunk cache storage (float16)"
+    )
     loss = parser.add_argument_group("loss and inputs")
     loss.add_argument("--temperature", type=float, default=None, help="RepLLaMA softmax temperature (default: 0.01)")
+    loss.add_argument(
+        "--learn-temperature",
+        action="store_true",
+        help="RepLLaMA: learn the temperature, starting from --temperature (capped at 0.01)",
+    )
     loss.add_argument("--group-size", type=int, default=16, help="passages per query: 1 positive + negatives (16)")
     loss.add_argument("--query-max-length", type=int, default=32, help="query tokens (default: 32)")
     loss.add_argument("--passage-max-length", type=int, default=196, help="passage tokens (default: 196)")
     loss.add_argument("--append-eos", action="store_true", help="RankLLaMA: end each pair with EOS (default: no)")
+    loss.add_argument(
+        "--head-init",
+        choices=("random", "probe"),
+        default="random",
+        help="RankLLaMA: 'probe' fits the score head on frozen features before LoRA training (LP-FT)",
+    )
+    loss.add_argument("--probe-queries", type=int, default=64, help="RankLLaMA --head-init probe: groups fitted (64)")
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--per-device-batch-size", type=int, default=8, help="queries per process per micro-batch (8)")
     opt.add_argument("--gradient-accumulation-steps", type=int, default=1)

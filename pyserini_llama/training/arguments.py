@@ -4,6 +4,12 @@ Defaults are the paper's (Ma et al. 2023; Tevatron's ``examples/repllama``): LoR
 dropout 0.1 on all seven projections, temperature 0.01, groups of 1 positive + 15 negatives,
 query 32 / passage 196 tokens, learning rate 1e-4, 100 warmup steps then linear decay, one epoch.
 
+Two levers make a CPU training step cheaper without changing what is trained: ``lora_layers``
+(LoRA on the top K decoder layers, PEFT's ``layers_to_transform``; the frozen layers below run
+without autograd) and ``trunk_cache`` (the states leaving those frozen layers, computed once per
+unique text and read back from disk; ``modeling/trunk.py``). ``head_init="probe"`` starts
+RankLLaMA's score head from a linear probe on frozen features (LP-FT) instead of at random.
+
 Options that only make sense together are checked here; each failure is a one-line
 :class:`TrainingConfigError` naming the flag. LoRA options and ``temperature`` default to
 ``None`` so an explicit value given with ``--full`` (or to RankLLaMA) is caught, then they are
@@ -29,7 +35,11 @@ DEFAULT_LORA = {"lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.1, "lora_targe
 DEFAULT_TEMPERATURE = 0.01
 
 #: Options that may change between an interrupted run and its resumption (everything else must match).
-RESUMABLE_CHANGES = frozenset({"save_steps", "save_total_limit", "logging_steps", "overwrite_output", "device"})
+RESUMABLE_CHANGES = frozenset(
+    {"save_steps", "save_total_limit", "logging_steps", "overwrite_output", "device", "trunk_cache"}
+)
+
+HEAD_INITS = ("random", "probe")
 
 
 class TrainingConfigError(PyseriniLlamaError):
@@ -50,7 +60,13 @@ class TrainingArguments:
     lora_alpha: int | None = None
     lora_dropout: float | None = None
     lora_target_modules: tuple[str, ...] | None = None
+    lora_layers: int | None = None  # LoRA on the top K decoder layers only; the rest run without autograd
+    trunk_cache: str | None = None  # directory of cached trunk states (needs lora_layers)
+    trunk_cache_dtype: str = "float16"
+    head_init: str = "random"  # RankLLaMA: "probe" fits the score head on frozen features first (LP-FT)
+    probe_queries: int = 64  # RankLLaMA with head_init probe: groups of the first steps used to fit the head
     temperature: float | None = None  # RepLLaMA only
+    learn_temperature: bool = False  # RepLLaMA: train log(1 / temperature) from --temperature (CLIP-style)
     group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
     query_max_length: int = 32
     passage_max_length: int = 196
@@ -99,13 +115,29 @@ class TrainingArguments:
                 fail(f"--lora-alpha must be positive, not {self.lora_alpha}")
             if not 0 <= self.lora_dropout < 1:
                 fail(f"--lora-dropout must be in [0, 1), not {self.lora_dropout}")
+        if self.lora_layers is not None:
+            if self.full:
+                fail("--lora-layers limits LoRA to the top layers; it contradicts --full")
+            if self.lora_layers < 1:
+                fail(f"--lora-layers must be at least 1, not {self.lora_layers}")
+        if self.trunk_cache is not None:
+            if self.lora_layers is None:
+                fail("--trunk-cache stores the frozen layers below the LoRA ones: it needs --lora-layers K")
+            if self.trunk_cache_dtype not in ("float16", "float32"):
+                fail(f"--trunk-cache-dtype must be float16 or float32, not {self.trunk_cache_dtype!r}")
+        if self.head_init not in HEAD_INITS:
+            fail(f"--head-init must be one of {', '.join(HEAD_INITS)}, not {self.head_init!r}")
+        if self.head_init == "probe" and self.objective != "rankllama":
+            fail("--head-init probe fits RankLLaMA's score head; RepLLaMA has no head")
+        if self.probe_queries < 1:
+            fail(f"--probe-queries must be at least 1, not {self.probe_queries}")
         if self.objective == "repllama":
             if self.append_eos:
                 fail("--append-eos is a RankLLaMA option; RepLLaMA always ends each text with EOS")
             self.temperature = DEFAULT_TEMPERATURE if self.temperature is None else self.temperature
             if not self.temperature > 0:
                 fail(f"--temperature must be > 0, not {self.temperature}")
-        elif self.temperature is not None:
+        elif self.temperature is not None or self.learn_temperature:
             fail("--temperature applies to repllama only (RankLLaMA's loss is a plain softmax over its group)")
         if self.group_size < 2:
             fail(f"--group-size must be at least 2 (1 positive + at least 1 negative), not {self.group_size}")

@@ -31,15 +31,24 @@ class RepLLaMACollator:
         self.query_max_length = query_max_length
         self.passage_max_length = passage_max_length
 
-    def __call__(self, groups: Sequence[TrainGroup]) -> dict:
+    def tokenize(self, groups: Sequence[TrainGroup]) -> tuple[list[list[int]], list[list[int]]]:
+        """``(query token ids, passage token ids)``, unpadded, passages query-major."""
         queries = [format_query(g.query, QUERY_PREFIX) for g in groups]
         passages = [format_passage(p.text, p.title, p.url, PASSAGE_PREFIX) for g in groups for p in g.passages]
-        q_ids, q_mask = pad_right(
-            encode_with_eos(self.tokenizer, queries, self.query_max_length, self.special), self.special.pad_id
+        return (
+            encode_with_eos(self.tokenizer, queries, self.query_max_length, self.special),
+            encode_with_eos(self.tokenizer, passages, self.passage_max_length, self.special),
         )
-        p_ids, p_mask = pad_right(
-            encode_with_eos(self.tokenizer, passages, self.passage_max_length, self.special), self.special.pad_id
-        )
+
+    def sequences(self, groups: Sequence[TrainGroup]) -> list[list[int]]:
+        """Every token sequence the batch runs through the model (for filling the trunk cache)."""
+        queries, passages = self.tokenize(groups)
+        return queries + passages
+
+    def __call__(self, groups: Sequence[TrainGroup]) -> dict:
+        queries, passages = self.tokenize(groups)
+        q_ids, q_mask = pad_right(queries, self.special.pad_id)
+        p_ids, p_mask = pad_right(passages, self.special.pad_id)
         return {
             "query_input_ids": q_ids,
             "query_attention_mask": q_mask,
@@ -59,11 +68,15 @@ class RankLLaMACollator:
     def __init__(self, reranker):
         self.reranker = reranker
 
-    def __call__(self, groups: Sequence[TrainGroup]) -> dict:
+    def sequences(self, groups: Sequence[TrainGroup]) -> list[list[int]]:
+        """The pairs' token ids, unpadded, query-major with each positive first."""
         from ..rerankers.rankllama import document_text
 
         r = self.reranker
         queries = [format_query(g.query, r.query_prefix) for g in groups for _ in g.passages]
         documents = [document_text(p, r.document_prefix) for g in groups for p in g.passages]
-        input_ids, attention_mask = pad_right(r.encode_pairs(queries, documents), r.pad_id)
+        return r.encode_pairs(queries, documents)
+
+    def __call__(self, groups: Sequence[TrainGroup]) -> dict:
+        input_ids, attention_mask = pad_right(self.sequences(groups), self.reranker.pad_id)
         return {"input_ids": input_ids, "attention_mask": attention_mask}

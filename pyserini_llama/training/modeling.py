@@ -19,6 +19,7 @@ full model directory with ``--full``; plus the tokenizer.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -27,7 +28,8 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from ..modeling.loading import load_backbone, resolve_model_source
-from ..modeling.tokens import last_token_hidden
+from ..modeling.tokens import choose_pad_id, last_token_hidden
+from ..modeling.trunk import SplitForward, TrunkCache, decoder_of, num_layers
 from .arguments import TrainingArguments, TrainingConfigError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,14 @@ def _attach_lora(model, args: TrainingArguments):
     from peft import LoraConfig, get_peft_model
 
     classification = args.objective == "rankllama"
+    layers = {}
+    if args.lora_layers is not None:
+        total = num_layers(model)
+        if args.lora_layers > total:
+            raise TrainingConfigError(f"--lora-layers {args.lora_layers}: the model has only {total} decoder layers")
+        # PEFT's own option, so the saved adapter_config.json says which layers carry LoRA and every
+        # loader (ours, the model card's PeftModel.from_pretrained) applies it unchanged.
+        layers = {"layers_to_transform": list(range(total - args.lora_layers, total)), "layers_pattern": "layers"}
     config = LoraConfig(
         r=args.lora_r,
         lora_alpha=args.lora_alpha,
@@ -78,6 +88,7 @@ def _attach_lora(model, args: TrainingArguments):
         target_modules=list(args.lora_target_modules),
         task_type="SEQ_CLS" if classification else "FEATURE_EXTRACTION",
         modules_to_save=["score"] if classification else None,
+        **layers,
     )
     try:
         peft_model = get_peft_model(model, config)
@@ -115,22 +126,53 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+def split_layer(backbone, args: TrainingArguments) -> int:
+    """First decoder layer that trains: ``L - K`` with ``--lora-layers K``, else 0 (all of them)."""
+    return num_layers(backbone) - args.lora_layers if args.lora_layers else 0
+
+
+def build_forward(backbone, args: TrainingArguments, pad_id: int) -> SplitForward:
+    """The backbone's forward pass with the frozen layers below the split run without autograd,
+    from the trunk cache when ``--trunk-cache`` is given."""
+    split = split_layer(backbone, args)
+    cache = None
+    if args.trunk_cache and split > 0:
+        cache = TrunkCache(args.trunk_cache, decoder_of(backbone), split, args.trunk_cache_dtype)
+        logger.info("trunk cache %s: %d sequences stored", cache.directory, len(cache))
+    return SplitForward(backbone, split, cache, pad_id)
+
+
+#: Upper bound of a learned logit scale (temperature 0.01), as CLIP caps it at 100.
+MAX_LOGIT_SCALE = 100.0
+
+
 class RepLLaMATrainModel(nn.Module):
     """Bi-encoder contrastive loss with in-batch and hard negatives (gathered across processes)."""
 
-    def __init__(self, backbone, temperature: float = 0.01):
+    def __init__(
+        self, backbone, temperature: float = 0.01, forward: SplitForward | None = None, learn_temperature: bool = False
+    ):
         super().__init__()
         self.backbone = backbone
-        self.temperature = temperature
+        self.split_forward = forward or SplitForward(backbone)
+        # CLIP's learned logit scale, log(1 / temperature); a fixed temperature when not learned.
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)), requires_grad=learn_temperature)
+
+    @property
+    def temperature(self) -> float:
+        return 1 / self.scale().item()
+
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.split_forward(input_ids, attention_mask)
         return nn.functional.normalize(last_token_hidden(hidden, attention_mask).float(), p=2, dim=-1)
 
     def forward(self, query_input_ids, query_attention_mask, passage_input_ids, passage_attention_mask):
         q = gather_with_grad(self.encode(query_input_ids, query_attention_mask))
         p = gather_with_grad(self.encode(passage_input_ids, passage_attention_mask))
-        scores = q @ p.T / self.temperature
+        scores = q @ p.T * self.scale()
         group_size = p.size(0) // q.size(0)
         target = torch.arange(q.size(0), device=scores.device) * group_size  # each query's positive
         return nn.functional.cross_entropy(scores, target)
@@ -151,16 +193,19 @@ class RepLLaMATrainModel(nn.Module):
 class RankLLaMATrainModel(nn.Module):
     """Grouped softmax cross-entropy for a pointwise reranker: positive at index 0 of each group."""
 
-    def __init__(self, backbone, group_size: int):
+    def __init__(self, backbone, group_size: int, forward: SplitForward | None = None):
         super().__init__()
         self.backbone = backbone
         self.group_size = group_size
+        self.split_forward = forward or SplitForward(backbone)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The last-token hidden state the ``score`` head reads."""
+        return last_token_hidden(self.split_forward(input_ids, attention_mask), attention_mask)
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """One logit per pair, read as :class:`RankLLaMAReranker` reads it (last attended position)."""
-        model = hf_model(self.backbone)
-        hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return model.score(last_token_hidden(hidden, attention_mask))[:, 0].float()
+        return hf_model(self.backbone).score(self.features(input_ids, attention_mask))[:, 0].float()
 
     def forward(self, input_ids, attention_mask):
         scores = self.logits(input_ids, attention_mask).view(-1, self.group_size)
@@ -174,10 +219,75 @@ class RankLLaMATrainModel(nn.Module):
         return 1
 
 
-def build_train_model(backbone, args: TrainingArguments) -> nn.Module:
+def fit_score_head(
+    features: torch.Tensor, group_size: int, l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+) -> tuple[torch.Tensor, dict]:
+    """A linear probe for RankLLaMA's one-logit head: ``w`` minimising the grouped softmax loss
+    (positive first in each group of ``features``' rows) plus ``l2 * |w|^2`` on standardised features.
+
+    The L2 strength is chosen on a held-out fifth of the groups, then the probe is refitted on all.
+    Standardising (centre, scale per dimension) makes L-BFGS converge despite LLaMA's few huge
+    activation dimensions; it folds back into ``w / sigma`` exactly, because the centring adds
+    the same constant to every logit and a softmax over a group ignores a constant.
+    Returns ``(weight of shape (hidden,), report)``.
+    """
+    x = features.double()
+    if x.size(0) % group_size:
+        raise ValueError("features must hold whole groups")
+    sigma = x.std(dim=0).clamp_min(1e-6)
+    z = (x - x.mean(dim=0)) / sigma
+    groups = z.size(0) // group_size
+    z = z.view(groups, group_size, -1)
+    held = max(1, groups // 5) if groups >= 5 else 0
+
+    def loss_of(w, part):
+        scores = part @ w
+        return nn.functional.cross_entropy(scores, torch.zeros(part.size(0), dtype=torch.long)).item()
+
+    def fit(part, l2):
+        w = torch.zeros(z.size(-1), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([w], lr=1, max_iter=200, line_search_fn="strong_wolfe")
+        target = torch.zeros(part.size(0), dtype=torch.long)
+
+        def closure():
+            optimizer.zero_grad()
+            with torch.enable_grad():
+                loss = nn.functional.cross_entropy(part @ w, target) + l2 * w.square().sum()
+                loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        return w.detach()
+
+    l2 = l2_grid[-1]
+    if held:
+        scored = [(loss_of(fit(z[held:], c), z[:held]), c) for c in l2_grid]
+        l2 = min(scored)[1]
+    w = fit(z, l2)
+    report = {
+        "groups": groups,
+        "group_size": group_size,
+        "l2": l2,
+        "loss_before": math.log(group_size),
+        "loss_after": loss_of(w, z),
+        "held_out_groups": held,
+    }
+    return (w / sigma).float(), report
+
+
+def set_score_head(backbone, weight: torch.Tensor) -> None:
+    """Write ``weight`` into the trainable ``score`` head (PEFT's ``modules_to_save`` copy if wrapped)."""
+    score = hf_model(backbone).score
+    target = score.modules_to_save["default"] if hasattr(score, "modules_to_save") else score
+    target.weight.data[0] = weight.to(target.weight.dtype)
+
+
+def build_train_model(backbone, args: TrainingArguments, tokenizer=None) -> nn.Module:
+    pad_id = choose_pad_id(tokenizer) if tokenizer is not None else 0
+    forward = build_forward(backbone, args, pad_id)
     if args.objective == "repllama":
-        return RepLLaMATrainModel(backbone, args.temperature)
-    return RankLLaMATrainModel(backbone, args.group_size)
+        return RepLLaMATrainModel(backbone, args.temperature, forward, args.learn_temperature)
+    return RankLLaMATrainModel(backbone, args.group_size, forward)
 
 
 def save_trained(backbone, tokenizer, directory: str | Path) -> None:

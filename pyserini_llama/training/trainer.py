@@ -39,7 +39,15 @@ from ..errors import PyseriniLlamaError
 from .arguments import TrainingArguments, TrainingConfigError
 from .collator import RankLLaMACollator, RepLLaMACollator
 from .dataset import TrainDataset, read_train_files
-from .modeling import build_train_model, hf_model, load_trainable, load_trained_weights, save_trained
+from .modeling import (
+    build_train_model,
+    fit_score_head,
+    hf_model,
+    load_trainable,
+    load_trained_weights,
+    save_trained,
+    set_score_head,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 STATE_FILE = "trainer_state.pt"
 FINISHED_MARKER = "training_args.json"
 LOG_FILE = "train_log.jsonl"
+TEMPERATURE_LEARNING_RATE = 1e-2
 
 
 def init_distributed(args: TrainingArguments) -> tuple[int, int]:
@@ -124,10 +133,11 @@ class Trainer:
             )
 
         self.backbone, self.tokenizer = load_trainable(args)
-        self.model = build_train_model(self.backbone, args).to(self.device)
+        self.model = build_train_model(self.backbone, args, self.tokenizer).to(self.device)
         self.collator = self._collator()
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self._parameter_groups(), lr=args.learning_rate, weight_decay=args.weight_decay
+        )
         from transformers import get_linear_schedule_with_warmup
 
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, args.warmup_steps, self.total_steps)
@@ -139,6 +149,19 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)
         self.step = 0  # optimizer steps done
+
+    def _parameter_groups(self) -> list[dict]:
+        """The adapter (or model) at ``--learning-rate``; a learned temperature at a rate of its own.
+
+        Adam moves each parameter by about its learning rate per step, so at 1e-4 a log-temperature
+        would need thousands of steps to move from 0.05 to 0.02; at 1e-2 it takes about a hundred.
+        """
+        backbone = [p for n, p in self.model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+        extra = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+        groups = [{"params": backbone}]
+        if extra:
+            groups.append({"params": extra, "lr": TEMPERATURE_LEARNING_RATE, "weight_decay": 0.0})
+        return groups
 
     def _collator(self):
         args = self.args
@@ -156,15 +179,40 @@ class Trainer:
         return RankLLaMACollator(reranker)
 
     # ------------------------------------------------------------------------------ one step
-    def micro_batches(self, step: int) -> list[dict]:
-        """This process's micro-batches of optimizer step ``step`` (0-based), as tensors on the device."""
+    def micro_batch_groups(self, step: int) -> list[list]:
+        """This process's groups of optimizer step ``step`` (0-based), one list per micro-batch."""
         epoch, position = divmod(step, self.steps_per_epoch)
-        batches = []
+        out = []
         for a in range(self.args.gradient_accumulation_steps):
             start = (position * self.args.gradient_accumulation_steps + a) * self.per_device * self.world_size
-            groups = self.dataset.groups(epoch, start + self.rank * self.per_device, self.per_device)
-            batches.append({k: v.to(self.device) for k, v in self.collator(groups).items()})
-        return batches
+            out.append(self.dataset.groups(epoch, start + self.rank * self.per_device, self.per_device))
+        return out
+
+    def micro_batches(self, step: int) -> list[dict]:
+        """This process's micro-batches of optimizer step ``step`` (0-based), as tensors on the device."""
+        return [
+            {k: v.to(self.device) for k, v in self.collator(groups).items()} for groups in self.micro_batch_groups(step)
+        ]
+
+    def fill_trunk_cache(self) -> int:
+        """Compute, before the first step, the trunk states of every text the remaining steps will use.
+
+        Done up front rather than step by step because one pass over the unique texts, sorted by
+        length, spends nothing on padding or on texts seen twice; it commits a shard at a time, so a
+        kill here loses minutes at most and rerunning the command continues the fill.
+        """
+        cache = self.model.split_forward.cache
+        if cache is None:
+            return 0
+        sequences = [
+            ids
+            for step in range(self.step, self.total_steps)
+            for groups in self.micro_batch_groups(step)
+            for ids in self.collator.sequences(groups)
+        ]
+        computed = cache.fill(sequences, self.model.split_forward.pad_id, progress=self.rank == 0)
+        logger.info("trunk cache: %d sequences computed, %d stored in all", computed, len(cache))
+        return computed
 
     def _autocast(self):
         if self.args.dtype == "float32":
@@ -206,6 +254,38 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 
+    @torch.no_grad()
+    def probe_head(self) -> dict:
+        """LP-FT: fit RankLLaMA's ``score`` head on frozen last-token features of the first
+        ``--probe-queries`` training groups, so LoRA training starts from a head that already ranks.
+
+        With a random head the grouped loss starts at ln(group) and the first steps go to finding
+        a direction in feature space; a probe finds it in seconds on features that cost one forward
+        pass per pair. Every process fits on the same groups, so all start with the same head.
+        """
+        args = self.args
+        groups = self.dataset.groups(0, 0, min(args.probe_queries, len(self.dataset)))
+        features = []
+        for start in range(0, len(groups), self.per_device):
+            batch = {k: v.to(self.device) for k, v in self.collator(groups[start : start + self.per_device]).items()}
+            with self._autocast():
+                features.append(self.model.features(batch["input_ids"], batch["attention_mask"]).float().cpu())
+        weight, report = fit_score_head(torch.cat(features), args.group_size)
+        set_score_head(self.backbone, weight)
+        logger.info(
+            "probed score head on %d groups: loss %.4f -> %.4f (chance ln %d = %.4f), l2 %.0e",
+            len(groups),
+            report["loss_before"],
+            report["loss_after"],
+            args.group_size,
+            math.log(args.group_size),
+            report["l2"],
+        )
+        if self.rank == 0:
+            self.output.mkdir(parents=True, exist_ok=True)
+            (self.output / "head_probe.json").write_text(json.dumps(report, indent=2) + "\n")
+        return report
+
     # ------------------------------------------------------------------------------ the loop
     def train(self) -> Path:
         """Train to ``total_steps`` (resuming from the newest checkpoint) and save the final model."""
@@ -215,6 +295,9 @@ class Trainer:
         checkpoint = latest_checkpoint(self.output)
         if checkpoint is not None:
             self.load_checkpoint(checkpoint)
+        self.fill_trunk_cache()
+        if checkpoint is None and self.args.head_init == "probe":
+            self.probe_head()
         args = self.args
         logger.info(
             "%s training: %d queries, %d steps (%d per epoch), global batch %d queries x %d passages, %d process(es)",
@@ -245,6 +328,8 @@ class Trainer:
                     "samples_per_second": round(window_steps * self.global_batch / elapsed, 3),
                     "seconds_per_step": round(elapsed / window_steps, 4),
                 }
+                if self.args.learn_temperature:
+                    record["temperature"] = round(self.model.temperature, 6)
                 if main:
                     bar.set_postfix(loss=f"{loss:.4f}", lr=f"{record['lr']:.2e}", qps=record["samples_per_second"])
                     logger.info(
@@ -316,6 +401,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler else None,
+                "train_model": self._extra_parameters(),
             }
             torch.save(state, staging / STATE_FILE)
         self._barrier()
@@ -336,6 +422,10 @@ class Trainer:
         for _, path in found[: -self.args.save_total_limit]:
             shutil.rmtree(path, ignore_errors=True)
 
+    def _extra_parameters(self) -> dict:
+        """Trained parameters outside the backbone (a learned temperature): saved with the trainer state."""
+        return {n: p.detach().cpu() for n, p in self.model.named_parameters() if not n.startswith("backbone.")}
+
     def load_checkpoint(self, checkpoint: Path) -> None:
         state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
         differing = self.args.differences(state["args"])
@@ -351,6 +441,7 @@ class Trainer:
                 f"(now {self.world_size}), so the data order stays the same"
             )
         load_trained_weights(self.backbone, checkpoint)
+        self.model.load_state_dict(state.get("train_model", {}), strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state["scaler"]:

@@ -1,0 +1,300 @@
+"""Cheaper training steps that train the same thing: top-K LoRA, the frozen-trunk cache, the probed head.
+
+* ``--lora-layers K`` puts LoRA on the top K decoder layers only; the adapter says so in its own
+  config (PEFT ``layers_to_transform``), so our loaders and the model card's code apply it unchanged.
+* The layers below run without autograd, and with ``--trunk-cache`` their output is read from disk.
+  Neither may change the loss or the gradients: checked here against plain autograd through the
+  whole model, within 1e-5 (float32 cache); the float16 cache's deviation is bounded and reported.
+* A kill while the cache fills loses at most one shard; the rerun continues and trains to the same
+  weights as an uninterrupted run.
+* ``--head-init probe`` (RankLLaMA, LP-FT) starts training below chance loss.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_training import rerank_mrr, synthetic_task
+from tiny_models import build_tiny_llama
+
+from pyserini_llama.errors import PyseriniLlamaError
+from pyserini_llama.modeling.trunk import TrunkCache, decoder_of, trunk_fingerprint
+from pyserini_llama.train.__main__ import main as train_main
+from pyserini_llama.training import TrainingArguments
+from pyserini_llama.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def tiny4(tmp_path_factory):
+    """A tiny random LLaMA with 4 decoder layers (so a split leaves layers on both sides)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny4"), num_hidden_layers=4)
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    synthetic_task(path, phrasings=1)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _arguments(tiny4, train_file, output, objective="repllama", **overrides):
+    options = dict(
+        group_size=3, per_device_batch_size=4, max_steps=3, warmup_steps=1, learning_rate=1e-3,
+        lora_r=4, lora_alpha=8, lora_dropout=0.0, save_steps=2, logging_steps=1, overwrite_output=True,
+    )  # fmt: skip
+    options.update(overrides)
+    return TrainingArguments(objective, model=str(tiny4), train=[str(train_file)], output=str(output), **options)
+
+
+def _loss_and_gradients(args):
+    torch.manual_seed(0)
+    trainer = Trainer(args)
+    trainer.fill_trunk_cache()
+    loss = trainer.forward_backward(0)
+    grads = {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    return loss, grads, trainer
+
+
+@pytest.mark.parametrize("objective", ["repllama", "rankllama"])
+def test_split_and_cache_give_the_loss_and_gradients_of_plain_autograd(tiny4, train_file, tmp_path, objective):
+    reference = _arguments(tiny4, train_file, tmp_path / "a", objective, lora_layers=2)
+    loss0, grads0, trainer0 = _loss_and_gradients(reference)
+    trainer0.model.split_forward.split = 0  # the same model, autograd through all four layers
+    trainer0.model.zero_grad(set_to_none=True)
+    plain_loss = trainer0.forward_backward(0)
+    plain = {n: p.grad.detach().clone() for n, p in trainer0.model.named_parameters() if p.requires_grad}
+    assert {n.split("layers.")[1].split(".")[0] for n in plain if "lora" in n} == {"2", "3"}
+
+    cached32 = _arguments(tiny4, train_file, tmp_path / "b", objective, lora_layers=2, trunk_cache=str(tmp_path / "c"))
+    cached32.trunk_cache_dtype = "float32"
+    loss32, grads32, trainer32 = _loss_and_gradients(cached32)
+    assert trainer32.model.split_forward.cache.hits > 0 and trainer32.model.split_forward.cache.misses == 0
+
+    scale = max(g.abs().max().item() for g in plain.values())
+    for loss, grads in ((loss0, grads0), (loss32, grads32)):
+        assert abs(loss - plain_loss) < 1e-5
+        assert grads.keys() == plain.keys()
+        assert max((grads[n] - plain[n]).abs().max().item() for n in plain) < 1e-5 * max(1.0, scale)
+
+    cached16 = _arguments(tiny4, train_file, tmp_path / "d", objective, lora_layers=2, trunk_cache=str(tmp_path / "c"))
+    loss16, grads16, _ = _loss_and_gradients(cached16)
+    deviation = max((grads16[n] - plain[n]).abs().max().item() for n in plain) / scale
+    print(
+        f"{objective}: float16 trunk cache: loss {loss16:.6f} vs {plain_loss:.6f}, max gradient deviation {deviation:.2e}"
+    )
+    assert abs(loss16 - plain_loss) < 1e-2 and deviation < 1e-2
+
+
+def test_top_k_adapter_loads_in_our_loader_and_the_model_card_code(tiny4, train_file, tmp_path):
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModel, AutoTokenizer
+
+    from pyserini_llama.encoders.repllama import RepLLaMAEncoder
+
+    out = tmp_path / "model"
+    args = _arguments(tiny4, train_file, out, lora_layers=2, trunk_cache=str(tmp_path / "cache"), max_steps=4)
+    args.learning_rate = 5e-2  # move the weights well away from the base
+    trainer = Trainer(args)
+    trainer.train()
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["layers_to_transform"] == [2, 3]
+    from safetensors.torch import load_file
+
+    keys = load_file(out / "adapter_model.safetensors").keys()
+    assert keys and all(".layers.2." in k or ".layers.3." in k for k in keys)
+
+    texts = ["passage: a giant panda lives in China", "passage: the quick brown fox"]
+    ours = RepLLaMAEncoder(str(out), passage_max_length=64).encode_texts(texts, 64)
+
+    # The model card's code, verbatim in spirit: PeftConfig -> base -> PeftModel -> merge.
+    peft_config = PeftConfig.from_pretrained(out)
+    base = AutoModel.from_pretrained(peft_config.base_model_name_or_path)
+    card = PeftModel.from_pretrained(base, out).merge_and_unload().eval()
+    tokenizer = AutoTokenizer.from_pretrained(peft_config.base_model_name_or_path)
+    for text, vector in zip(texts, ours, strict=True):
+        inputs = tokenizer(f"{text}</s>", return_tensors="pt")
+        with torch.no_grad():
+            emb = card(**inputs).last_hidden_state[0][-1]
+        emb = torch.nn.functional.normalize(emb, p=2, dim=0).numpy()
+        assert np.abs(emb - vector).max() < 1e-5
+
+    base_vectors = RepLLaMAEncoder(str(tiny4)).encode_texts(texts, 64)
+    assert np.abs(base_vectors - ours).max() > 1e-3  # the adapter does change the embeddings
+
+
+def test_a_run_killed_while_filling_the_cache_resumes(tiny4, train_file, tmp_path, monkeypatch):
+    common = ["--model", str(tiny4), "--train", str(train_file), "--group-size", "3", "--per-device-batch-size", "4",
+              "--max-steps", "3", "--warmup-steps", "1", "--lora-layers", "2", "--lora-dropout", "0",
+              "--logging-steps", "1", "--trunk-cache-dtype", "float32"]  # fmt: skip
+    assert train_main(["repllama", *common, "--output", str(tmp_path / "straight"),
+                       "--trunk-cache", str(tmp_path / "cache-straight")]) == 0  # fmt: skip
+
+    from pyserini_llama.modeling import trunk
+
+    real_put = trunk.TrunkCache.put
+    calls = []
+
+    def dies_at_second_shard(self, sequences, states):
+        calls.append(len(sequences))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a kill between two shards
+        return real_put(self, sequences, states)
+
+    real_fill = trunk.TrunkCache.fill
+    monkeypatch.setattr(
+        trunk.TrunkCache,
+        "fill",
+        lambda self, seqs, pad, **kw: real_fill(self, seqs, pad, **{**kw, "tokens_per_shard": 64}),
+    )
+    monkeypatch.setattr(trunk.TrunkCache, "put", dies_at_second_shard)
+    argv = ["repllama", *common, "--output", str(tmp_path / "resumed"), "--trunk-cache", str(tmp_path / "cache")]
+    with pytest.raises(KeyboardInterrupt):
+        train_main(argv)
+    (cache_dir,) = (tmp_path / "cache").iterdir()
+    assert len(list(cache_dir.glob("shard-*.json"))) == 1  # the first shard survived
+    stored_before = len(json.loads(next(cache_dir.glob("shard-*.json")).read_text())["keys"])
+    assert not (tmp_path / "resumed" / "training_args.json").exists()
+
+    monkeypatch.setattr(trunk.TrunkCache, "put", real_put)
+    computed = []
+    real_compute = trunk.TrunkCache.compute
+    monkeypatch.setattr(
+        trunk.TrunkCache, "compute", lambda self, seqs, pad: computed.extend(seqs) or real_compute(self, seqs, pad)
+    )
+    assert train_main(argv) == 0
+    total = sum(len(json.loads(p.read_text())["keys"]) for p in cache_dir.glob("shard-*.json"))
+    assert len(computed) == total - stored_before  # only what was missing was computed again
+
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "straight" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "resumed" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
+def test_cache_directory_is_keyed_by_trunk_weights_split_and_dtype(tiny4, tmp_path):
+    from transformers import AutoModel
+
+    decoder = decoder_of(AutoModel.from_pretrained(tiny4))
+    base = trunk_fingerprint(decoder, 2, "float16")
+    assert base == trunk_fingerprint(decoder, 2, "float16")
+    assert base != trunk_fingerprint(decoder, 1, "float16") != trunk_fingerprint(decoder, 2, "float32")
+    with torch.no_grad():
+        decoder.layers[3].mlp.down_proj.weight.add_(1.0)  # above the split: same trunk
+    assert trunk_fingerprint(decoder, 2, "float16") == base
+    with torch.no_grad():
+        decoder.layers[1].mlp.down_proj.weight.add_(1e-3)  # inside the trunk
+    assert trunk_fingerprint(decoder, 2, "float16") != base
+
+    cache = TrunkCache(tmp_path, decoder, 2, "float32")
+    sequences = [[1, 5, 6, 2], [1, 7, 2], [1, 5, 6, 2]]
+    assert cache.fill(sequences, pad_id=0, progress=False) == 2  # the repeat is computed once
+    again = TrunkCache(tmp_path, decoder, 2, "float32")  # reopened from disk
+    assert len(again) == 2 and [1, 7, 2] in again and [1, 7] not in again
+    direct = again.compute([[1, 7, 2]], pad_id=0)[0]
+    assert torch.allclose(again.get([1, 7, 2]), direct, atol=1e-6)  # batched with padding or alone
+
+
+def test_probed_head_starts_below_chance_and_the_reranker_learns(tiny4, tmp_path_factory):
+    root = tmp_path_factory.mktemp("probe")
+    task = synthetic_task(root / "train.jsonl", phrasings=4)
+    losses = {}
+    for head in ("random", "probe"):
+        out = root / head
+        args = TrainingArguments(
+            "rankllama", model=str(tiny4), train=[str(root / "train.jsonl")], output=str(out), group_size=4,
+            per_device_batch_size=8, max_steps=1, warmup_steps=0, learning_rate=1e-9, lora_r=4, lora_alpha=8,
+            lora_dropout=0.0, head_init=head, probe_queries=48, logging_steps=1,
+        )  # fmt: skip
+        trainer = Trainer(args)
+        trainer.train()
+        losses[head] = json.loads((out / "train_log.jsonl").read_text().splitlines()[0])["loss"]
+        if head == "probe":
+            report = json.loads((out / "head_probe.json").read_text())
+            assert report["loss_after"] < report["loss_before"] == pytest.approx(math.log(4))
+            from pyserini_llama.rerankers.rankllama import RankLLaMAReranker
+
+            probed = rerank_mrr(RankLLaMAReranker(str(out)), task)
+    print(f"first-step loss: random head {losses['random']:.4f}, probed head {losses['probe']:.4f}; "
+          f"chance {math.log(4):.4f}; probed reranker MRR@10 {probed:.3f}")  # fmt: skip
+    assert losses["probe"] < math.log(4) - 0.1 < losses["random"] + 0.5
+    assert losses["probe"] < losses["random"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--trunk-cache", "c"],
+            "--trunk-cache stores the frozen layers below the LoRA ones: it needs --lora-layers K",
+        ),
+        (["--lora-layers", "2", "--full"], "--lora-layers limits LoRA to the top layers; it contradicts --full"),
+        (["--lora-layers", "0"], "--lora-layers must be at least 1"),
+        (["--head-init", "probe"], "--head-init probe fits RankLLaMA's score head"),
+    ],
+)
+def test_bad_lever_flags_fail_at_start_up(tmp_path, extra, message):
+    argv = ["repllama", "--model", "m", "--train", "x.jsonl", "--output", str(tmp_path / "o"), *extra]
+    with pytest.raises(PyseriniLlamaError) as info:
+        train_main(argv)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_more_lora_layers_than_the_model_has_is_refused(tiny4, train_file, tmp_path):
+    with pytest.raises(PyseriniLlamaError, match="--lora-layers 9: the model has only 4 decoder layers"):
+        Trainer(_arguments(tiny4, train_file, tmp_path / "o", lora_layers=9))
+
+
+def test_encoder_serves_a_top_k_adapter_from_the_trunk_cache(tiny4, train_file, tmp_path):
+    from pyserini_llama.encoders.repllama import RepLLaMAEncoder
+
+    out = tmp_path / "model"
+    args = _arguments(tiny4, train_file, out, lora_layers=2, max_steps=2)
+    args.learning_rate = 5e-2
+    Trainer(args).train()
+    texts = [f"passage: the giant panda number {i} lives in China" * (1 + i % 3) for i in range(12)]
+    plain = RepLLaMAEncoder(str(out)).encode_texts(texts, 48)
+    cached = RepLLaMAEncoder(str(out), trunk_cache=tmp_path / "cache")  # split 2 read from the adapter
+    assert cached.split_forward.split == 2
+    first = cached.encode_texts(texts, 48)
+    again = cached.encode_texts(texts, 48)
+    assert cached.split_forward.cache.misses == 0 and cached.split_forward.cache.hits == 2 * len(texts)
+    assert np.array_equal(first, again)
+    assert np.abs(first - plain).max() < 5e-3  # float16 states
+    with pytest.raises(ValueError, match="not a top-K LoRA adapter"):
+        RepLLaMAEncoder(str(tiny4), trunk_cache=tmp_path / "cache")
+
+
+def test_learned_temperature_moves_and_survives_a_resume(tiny4, train_file, tmp_path):
+    args = _arguments(tiny4, train_file, tmp_path / "o", learn_temperature=True, temperature=0.05, max_steps=4)
+    trainer = Trainer(args)
+    trainer.train()
+    log = [json.loads(line) for line in (tmp_path / "o" / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["temperature"] != pytest.approx(0.05, abs=1e-4) and len({r["temperature"] for r in log}) >= 3
+    state = torch.load(tmp_path / "o" / "checkpoint-2" / "trainer_state.pt", weights_only=False)
+    resumed = Trainer(_arguments(tiny4, train_file, tmp_path / "o", learn_temperature=True, temperature=0.05,
+                                 max_steps=4, overwrite_output=False))  # fmt: skip
+    resumed.load_checkpoint(tmp_path / "o" / "checkpoint-2")
+    assert resumed.model.log_scale.item() == pytest.approx(state["train_model"]["log_scale"].item())
+    assert resumed.model.log_scale.item() != pytest.approx(np.log(1 / 0.05))
+
+
+def test_token_budget_batches_bound_padded_tokens():
+    from pyserini_llama.modeling.tokens import token_budget_batches
+
+    lengths = [5, 100, 7, 64, 64, 3, 300, 10]
+    batches = list(token_budget_batches(lengths, 128))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert batches[0] == [6]  # longer than the budget: alone
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 128
