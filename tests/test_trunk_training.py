@@ -298,3 +298,24 @@ def test_token_budget_batches_bound_padded_tokens():
     assert batches[0] == [6]  # longer than the budget: alone
     for batch in batches:
         assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 128
+
+
+def test_a_run_continues_from_a_saved_adapter_at_its_step(tiny4, train_file, tmp_path):
+    """Session 1 trains 2 of 4 steps and keeps only the adapter; session 2 continues with
+    --init-adapter --start-step 2: same data, same learning rate, same loss at step 3."""
+    straight = _arguments(tiny4, train_file, tmp_path / "straight", lora_layers=2, max_steps=4, save_steps=2)
+    straight.save_total_limit = 2
+    Trainer(straight).train()
+    adapter = tmp_path / "straight" / "checkpoint-2"  # an adapter directory like any shipped one
+    continued = _arguments(tiny4, train_file, tmp_path / "continued", lora_layers=2, max_steps=4,
+                           init_adapter=str(adapter), start_step=2)  # fmt: skip
+    Trainer(continued).train()
+    a = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "continued" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in b] == [3, 4]
+    assert b[0]["loss"] == pytest.approx(a[2]["loss"], abs=1e-5)  # same weights, same batch
+    assert [r["lr"] for r in b] == pytest.approx([r["lr"] for r in a[2:]])
+
+    wrong = _arguments(tiny4, train_file, tmp_path / "wrong", lora_layers=1, max_steps=4, init_adapter=str(adapter))
+    with pytest.raises(PyseriniLlamaError, match="another LoRA shape \\(layers_to_transform\\)"):
+        Trainer(wrong).train()

@@ -37,7 +37,9 @@ Training files: Tevatron JSON lines, one query per line:
    "negative_passages": [...]}
 (`python -m pyserini_llama.mine` writes them.) The output directory is the trained model: load it with
 RepLLaMAEncoder / RankLLaMAReranker or pass it as --encoder / --reranker. Rerun the same command after
-an interruption to resume from the newest checkpoint-N."""
+an interruption to resume from the newest checkpoint-N. To continue a run in a later session from an adapter
+saved without optimizer state (e.g. a committed model), rerun the command with --max-steps raised and
+--init-adapter DIR --start-step N (N: the steps that adapter was trained for)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fp16", action="store_true", help="same as --dtype float16 (CUDA only; bfloat16 is safer)")
     run.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations to save memory")
     run.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    run.add_argument(
+        "--init-adapter",
+        default=None,
+        metavar="DIR",
+        help="start from this LoRA adapter (a run's output or a shipped model) instead of a fresh one",
+    )
+    run.add_argument(
+        "--start-step",
+        type=int,
+        default=0,
+        help="with --init-adapter: the step that adapter reached; training data and learning-rate schedule "
+        "continue from there, so a run split over sessions matches one run (except Adam's moments)",
+    )
     run.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps (default: 500)")
     run.add_argument("--save-total-limit", type=int, default=1, help="checkpoints kept (default: 1, the newest)")
     run.add_argument("--logging-steps", type=int, default=10, help="log loss/lr/throughput every N steps (10)")

@@ -36,7 +36,7 @@ DEFAULT_TEMPERATURE = 0.01
 
 #: Options that may change between an interrupted run and its resumption (everything else must match).
 RESUMABLE_CHANGES = frozenset(
-    {"save_steps", "save_total_limit", "logging_steps", "overwrite_output", "device", "trunk_cache"}
+    {"save_steps", "save_total_limit", "logging_steps", "overwrite_output", "device", "trunk_cache", "init_adapter"}
 )
 
 HEAD_INITS = ("random", "probe")
@@ -65,6 +65,8 @@ class TrainingArguments:
     trunk_cache_dtype: str = "float16"
     head_init: str = "random"  # RankLLaMA: "probe" fits the score head on frozen features first (LP-FT)
     probe_queries: int = 64  # RankLLaMA with head_init probe: groups of the first steps used to fit the head
+    init_adapter: str | None = None  # continue from a saved/shipped LoRA adapter (e.g. one committed last session)
+    start_step: int = 0  # with init_adapter: the step it reached; data and learning rate continue from there
     temperature: float | None = None  # RepLLaMA only
     learn_temperature: bool = False  # RepLLaMA: train log(1 / temperature) from --temperature (CLIP-style)
     group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
@@ -131,6 +133,15 @@ class TrainingArguments:
             fail("--head-init probe fits RankLLaMA's score head; RepLLaMA has no head")
         if self.probe_queries < 1:
             fail(f"--probe-queries must be at least 1, not {self.probe_queries}")
+        if self.init_adapter is not None:
+            if self.full:
+                fail("--init-adapter continues a LoRA adapter; it contradicts --full")
+            if self.head_init == "probe":
+                fail("--init-adapter brings its trained score head; --head-init probe would overwrite it")
+        if self.start_step < 0 or (self.start_step and self.init_adapter is None):
+            fail("--start-step N continues the data and schedule of an earlier run: it needs --init-adapter")
+        if self.max_steps is not None and self.start_step >= self.max_steps:
+            fail(f"--start-step {self.start_step} leaves nothing to train before --max-steps {self.max_steps}")
         if self.objective == "repllama":
             if self.append_eos:
                 fail("--append-eos is a RankLLaMA option; RepLLaMA always ends each text with EOS")

@@ -29,6 +29,7 @@ import random
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +296,8 @@ class Trainer:
         checkpoint = latest_checkpoint(self.output)
         if checkpoint is not None:
             self.load_checkpoint(checkpoint)
+        elif self.args.init_adapter:
+            self.start_from_adapter(self.args.init_adapter, self.args.start_step)
         self.fill_trunk_cache()
         if checkpoint is None and self.args.head_init == "probe":
             self.probe_head()
@@ -422,6 +425,43 @@ class Trainer:
         for _, path in found[: -self.args.save_total_limit]:
             shutil.rmtree(path, ignore_errors=True)
 
+    def start_from_adapter(self, adapter: str | Path, start_step: int = 0) -> None:
+        """Load a saved adapter's weights (and score head) and continue at ``start_step``.
+
+        Data order and learning rate are functions of the step, so this continues the earlier run's
+        stream and schedule exactly; only Adam's moment estimates start afresh (a shipped adapter
+        does not carry them). The LoRA shape must match, or the weights would not fit.
+        """
+        from ..modeling.loading import MODEL_ALIASES
+
+        path = Path(MODEL_ALIASES[adapter]() if adapter in MODEL_ALIASES else adapter)
+        saved_config = path / "adapter_config.json"
+        if not saved_config.is_file():
+            raise TrainingConfigError(f"--init-adapter {adapter}: no adapter_config.json in {path}")
+        saved = json.loads(saved_config.read_text())
+        ours = self.backbone.peft_config["default"]
+        mismatched = [
+            name
+            for name in ("r", "lora_alpha", "layers_to_transform", "task_type")
+            if _plain(saved.get(name)) != _plain(getattr(ours, name))
+        ]
+        if set(saved.get("target_modules") or []) != set(ours.target_modules or []):
+            mismatched.append("target_modules")
+        if mismatched:
+            raise TrainingConfigError(
+                f"--init-adapter {adapter} has another LoRA shape ({', '.join(mismatched)}); "
+                "pass the --lora-r/--lora-alpha/--lora-layers/--lora-target-modules it was trained with"
+            )
+        load_trained_weights(self.backbone, path)
+        with warnings.catch_warnings():  # stepping the schedule without optimizer steps is the point here
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(start_step):
+                self.scheduler.step()
+        self.step = start_step
+        if self.rank == 0:
+            _drop_log_records_after(self.output / LOG_FILE, self.step)
+        logger.info("starting from adapter %s at step %d of %d", path, start_step, self.total_steps)
+
     def _extra_parameters(self) -> dict:
         """Trained parameters outside the backbone (a learned temperature): saved with the trainer state."""
         return {n: p.detach().cpu() for n, p in self.model.named_parameters() if not n.startswith("backbone.")}
@@ -478,6 +518,12 @@ def _drop_log_records_after(log: Path, step: int) -> None:
     if log.is_file():
         kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         log.write_text("".join(f"{line}\n" for line in kept))
+
+
+def _plain(value):
+    """Config values as comparable plain data (PEFT stores enums and sets, JSON stores strings and lists)."""
+    value = getattr(value, "value", value)
+    return sorted(value) if isinstance(value, list | set | tuple) else value
 
 
 def _seed_everything(seed: int) -> None:

@@ -1,0 +1,66 @@
+"""nDCG@10 per stage per collection, as grouped bars, from the pipeline's ``metrics.json`` files.
+
+    python benchmarks/plot_stages.py --out docs/plots/stages.png \\
+        SciFact=runs/scifact/metrics.json NFCorpus=runs/nfcorpus/metrics.json \\
+        --reference "SciFact:all-MiniLM-L6-v2=0.6451"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+STAGE_ORDER = ("bm25", "repllama", "hybrid", "rankllama")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("collections", nargs="+", help="LABEL=metrics.json (the pipeline's)")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--metric", default="ndcg@10")
+    parser.add_argument(
+        "--reference", action="append", default=[], help="COLLECTION:LABEL=VALUE dashed line over that group"
+    )
+    parser.add_argument("--title", default="nDCG@10 per stage (test splits; trec_eval -c on BEIR sets)")
+    args = parser.parse_args()
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    collections = []
+    for spec in args.collections:
+        label, _, path = spec.partition("=")
+        metrics = json.loads(Path(path).read_text())
+        metrics = metrics.get("metrics", metrics)
+        collections.append((label, {s: metrics[s][args.metric] for s in STAGE_ORDER if s in metrics}))
+    stages = [s for s in STAGE_ORDER if any(s in m for _, m in collections)]
+    width = 0.8 / len(stages)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for j, stage in enumerate(stages):
+        xs = [i + (j - (len(stages) - 1) / 2) * width for i, (_, m) in enumerate(collections) if stage in m]
+        ys = [m[stage] for _, m in collections if stage in m]
+        bars = ax.bar(xs, ys, width, label=stage)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    names = [label for label, _ in collections]
+    for spec in args.reference:
+        where, _, rest = spec.partition(":")
+        label, _, value = rest.partition("=")
+        i = names.index(where)
+        ax.hlines(float(value), i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
+        ax.text(i + 0.45, float(value), f" {label}", fontsize=7, va="bottom", ha="right")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(args.metric)
+    ax.set_title(args.title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=120)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
