@@ -14,7 +14,8 @@ common=(--model smollm2-135m-instruct
   --train "$TRAIN/scifact.bm25.jsonl" "$TRAIN/scifact.bm25.jsonl" "$TRAIN/nfcorpus.bm25.jsonl"
   --lora-layers 6 --trunk-cache "$CACHE" --lora-r 16 --lora-alpha 32 --lora-dropout 0
   --group-size 4 --per-device-batch-size 8 --query-max-length 32 --passage-max-length 64
-  --learning-rate 5e-4 --warmup-steps 5 --max-steps "$STEPS" --logging-steps 2 --save-steps 10 --seed 42)
+  --learning-rate 5e-4 --warmup-steps 5 --max-steps "$STEPS" --logging-steps 2 --save-steps 10 --seed 42
+  --probe-queries 128)
 for head in probe random; do
   echo "== head $head"
   "$PY" -m pyserini_llama.train rankllama "${common[@]}" --head-init "$head" --output "$TRAIN/head/$head"

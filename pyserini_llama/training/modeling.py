@@ -220,7 +220,7 @@ class RankLLaMATrainModel(nn.Module):
 
 
 def fit_score_head(
-    features: torch.Tensor, group_size: int, l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    features: torch.Tensor, group_size: int, l2_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 ) -> tuple[torch.Tensor, dict]:
     """A linear probe for RankLLaMA's one-logit head: ``w`` minimising the grouped softmax loss
     (positive first in each group of ``features``' rows) plus ``l2 * |w|^2`` on standardised features.
@@ -259,11 +259,15 @@ def fit_score_head(
         optimizer.step(closure)
         return w.detach()
 
-    l2 = l2_grid[-1]
+    l2, held_out_loss = l2_grid[-1], None
     if held:
-        scored = [(loss_of(fit(z[held:], c), z[:held]), c) for c in l2_grid]
-        l2 = min(scored)[1]
+        # A few hundred pairs in hundreds of dimensions separate perfectly: without this choice the probe
+        # memorises its groups and starts training *above* chance on new queries.
+        scored = sorted((loss_of(fit(z[held:], c), z[:held]), c) for c in l2_grid)
+        held_out_loss, l2 = scored[0]
     w = fit(z, l2)
+    if held_out_loss is not None and held_out_loss >= math.log(group_size):
+        w = torch.zeros_like(w)  # no direction generalises: start from the neutral head (ln group)
     report = {
         "groups": groups,
         "group_size": group_size,
@@ -271,6 +275,7 @@ def fit_score_head(
         "loss_before": math.log(group_size),
         "loss_after": loss_of(w, z),
         "held_out_groups": held,
+        "held_out_loss": held_out_loss,
     }
     return (w / sigma).float(), report
 

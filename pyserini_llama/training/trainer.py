@@ -274,10 +274,11 @@ class Trainer:
         weight, report = fit_score_head(torch.cat(features), args.group_size)
         set_score_head(self.backbone, weight)
         logger.info(
-            "probed score head on %d groups: loss %.4f -> %.4f (chance ln %d = %.4f), l2 %.0e",
+            "probed score head on %d groups: loss %.4f -> %.4f, held-out %s (chance ln %d = %.4f), l2 %.0e",
             len(groups),
             report["loss_before"],
             report["loss_after"],
+            "n/a" if report["held_out_loss"] is None else f"{report['held_out_loss']:.4f}",
             args.group_size,
             math.log(args.group_size),
             report["l2"],
