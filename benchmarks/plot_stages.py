@@ -50,7 +50,7 @@ def main() -> None:
         label, _, value = rest.partition("=")
         i = names.index(where)
         ax.hlines(float(value), i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1)
-        ax.text(i + 0.45, float(value), f" {label}", fontsize=7, va="bottom", ha="right")
+        ax.text(i - 0.45, float(value), f"{label} ", fontsize=7, va="center", ha="right")
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel(args.metric)
     ax.set_title(args.title)

@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--title", default="training loss against CPU minutes (2 cores)")
     parser.add_argument("--chance", action="append", default=[], help="LABEL=VALUE horizontal line (repeatable)")
     parser.add_argument("--x", choices=("minutes", "steps"), default="minutes")
+    parser.add_argument("--vline", action="append", default=[], help="X=LABEL vertical line (repeatable)")
     args = parser.parse_args()
 
     import matplotlib
@@ -56,6 +57,10 @@ def main() -> None:
         label, _, value = spec.partition("=")
         ax.axhline(float(value), color="grey", linestyle="--", linewidth=1)
         ax.text(ax.get_xlim()[1], float(value), f" {label}", va="bottom", ha="right", color="grey", fontsize=8)
+    for spec in args.vline:
+        x, _, label = spec.partition("=")
+        ax.axvline(float(x), color="grey", linestyle=":", linewidth=1)
+        ax.text(float(x), ax.get_ylim()[1], f" {label}", va="top", ha="left", color="grey", fontsize=8)
     ax.set_xlabel("CPU minutes (training steps, 2 cores)" if args.x == "minutes" else "optimizer steps")
     ax.set_ylabel("training loss")
     ax.set_title(args.title)

@@ -27,7 +27,9 @@ def main() -> None:
 
     qrels = read_qrels(args.qrels)
     bm25, dense = read_run(args.run_dir / "run.bm25.trec"), read_run(args.run_dir / "run.repllama.trec")
-    rows = [(f"interpolation alpha {a:.1f}", fuse_runs([bm25, dense], "interpolation", alpha=a, k=1000)) for a in ALPHAS]
+    rows = [
+        (f"interpolation alpha {a:.1f}", fuse_runs([bm25, dense], "interpolation", alpha=a, k=1000)) for a in ALPHAS
+    ]
     rows += [(f"rrf k {k}", fuse_runs([bm25, dense], "rrf", rrf_k=k, k=1000)) for k in (10, 60)]
     print(f"| fusion ({args.run_dir.name}) | nDCG@10 |\n|---|---|")
     for name, run in rows:

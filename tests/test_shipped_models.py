@@ -76,6 +76,28 @@ def test_repllama_smollm2_ranks_relevant_abstracts_first(scifact_candidates):
     assert np.mean(rr) >= MIN_DENSE_MRR, rr
 
 
+def test_shipped_repllama_is_top_k_and_loads_with_the_model_card_code():
+    """LoRA on the top 6 of 30 layers (PEFT ``layers_to_transform``); the card's PeftModel code applies it as we do."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModel, AutoTokenizer
+
+    from pyserini_llama import RepLLaMAEncoder
+
+    directory = shipped_model_dir("repllama-smollm2-135m")
+    assert json.loads((directory / "adapter_config.json").read_text())["layers_to_transform"] == list(range(24, 30))
+    base_dir = resolve_model_source("smollm2-135m-instruct").path
+    card = PeftModel.from_pretrained(AutoModel.from_pretrained(base_dir), str(directory)).merge_and_unload().eval()
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    texts = ["query: what causes scurvy", "passage: Vitamin C Scurvy is caused by a lack of vitamin C."]
+    ours = RepLLaMAEncoder("repllama-smollm2-135m").encode_texts(texts, 64)
+    for text, vector in zip(texts, ours, strict=True):
+        inputs = tokenizer(f"{text}{tokenizer.eos_token}", return_tensors="pt")
+        with torch.no_grad():
+            emb = torch.nn.functional.normalize(card(**inputs).last_hidden_state[0][-1], dim=0).numpy()
+        np.testing.assert_allclose(emb, vector, atol=1e-5)
+
+
 def test_rankllama_smollm2_loads_its_trained_head_and_adapter(scifact_candidates):
     """The shipped reranker gives the scores it gave when it was exported.
 
@@ -122,7 +144,7 @@ def test_short_names_work_in_the_clis(shared_data, tmp_path):
 
 
 def test_readme_main_job_uses_the_shipped_models(shared_data, tmp_path):
-    """The README's first command parses, and its plan runs all four stages with the shipped models."""
+    """The README's first command parses, and its plan runs BM25, the shipped RepLLaMA and their hybrid."""
     import shlex
     from pathlib import Path
 
@@ -133,12 +155,12 @@ def test_readme_main_job_uses_the_shipped_models(shared_data, tmp_path):
     main_job = next(line for line in readme[:8] if "main job" in line)
     argv = shlex.split(main_job.split("-m pyserini_llama.pipeline", 1)[1].split("#", 1)[0])
     args = build_parser().parse_args(argv)
-    assert (args.retriever, args.reranker) == SHIPPED_MODELS
-    assert args.stages == ["bm25", "repllama", "hybrid", "rankllama"]
+    assert args.retriever == SHIPPED_MODELS[0] and args.reranker is None
+    # RankLLaMA-SmolLM2 still lowers what it reranks (docs/RESULTS.md), so the main job stops at the hybrid
+    assert args.stages == ["bm25", "repllama", "hybrid"]
     assert (args.query_max_length, args.passage_max_length) == (QUERY_LENGTH, PASSAGE_LENGTH)
-    assert args.reranker_max_length == PAIR_LENGTH
-    assert (args.fusion, args.alpha) == ("interpolation", 0.3)  # tuned on the train splits (docs/RESULTS.md)
+    assert (args.fusion, args.alpha) == ("interpolation", 0.1)  # chosen on SciFact train (docs/RESULTS.md)
     fields = {k: v for k, v in vars(args).items() if k in PipelineConfig.__dataclass_fields__}
     fields.update(dataset=shared_data / "beir" / "scifact", output_dir=tmp_path)
     pipeline = Pipeline(PipelineConfig(**fields))
-    assert pipeline.stages == ["bm25", "repllama", "hybrid", "rankllama"] and len(pipeline.queries) == 300
+    assert pipeline.stages == ["bm25", "repllama", "hybrid"] and len(pipeline.queries) == 300
