@@ -361,3 +361,22 @@ def test_pipeline_evaluates_a_top_k_adapter_from_the_trunk_cache(tiny4, train_fi
         assert all(abs(score - ours[docid]) < 5e-3 for docid, score in hits)
     (manifest,) = [p for p in (tmp_path / "cached").glob("index.*.manifest.json") if "lucene" not in p.name]
     assert json.loads(manifest.read_text())["params"]["trunk_cache"] == "float16"
+
+
+def test_encode_cli_reads_the_trunk_cache(tiny4, train_file, tiny_beir, tmp_path):
+    import faiss
+
+    from pyserini_llama.encode.__main__ import main as encode_main
+
+    out = tmp_path / "model"
+    Trainer(_arguments(tiny4, train_file, out, lora_layers=2, max_steps=2)).train()
+    common = ["input", "--corpus", str(tiny_beir / "corpus.jsonl"), "encoder", "--encoder", str(out)]
+    assert encode_main([*common[:3], "output", "--embeddings", str(tmp_path / "plain"), "--to-faiss", *common[3:]]) == 0
+    cached = [*common[:3], "output", "--embeddings", str(tmp_path / "cached"), "--to-faiss", *common[3:]]
+    assert encode_main([*cached, "--trunk-cache", str(tmp_path / "cache")]) == 0
+    (cache_dir,) = (tmp_path / "cache").iterdir()
+    assert list(cache_dir.glob("shard-*.npy"))
+    a = faiss.read_index(str(tmp_path / "plain" / "index"))
+    b = faiss.read_index(str(tmp_path / "cached" / "index"))
+    vectors_a, vectors_b = a.reconstruct_n(0, a.ntotal), b.reconstruct_n(0, b.ntotal)
+    assert np.abs(vectors_a - vectors_b).max() < 5e-3

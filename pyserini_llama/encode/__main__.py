@@ -50,6 +50,12 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     enc.add_argument("--max-length", type=int, default=512, help="passage max length in tokens, EOS included")
     enc.add_argument("--dimension", type=int, default=None, help="default: hidden size; smaller = Matryoshka prefix")
     enc.add_argument("--prefix", default=None, help='passage prefix (default "passage: ")')
+    enc.add_argument(
+        "--trunk-cache",
+        default=None,
+        metavar="DIR",
+        help="top-K LoRA adapters (train --lora-layers): reuse frozen-layer states cached in DIR (float16)",
+    )
     add_model_options(enc)
     return {"": top, "input": inp, "output": out, "encoder": enc}
 
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         passage_max_length=enc.max_length,
         batch_size=enc.batch_size,
         dimension=enc.dimension,
+        trunk_cache=enc.trunk_cache,
     )
     if enc.prefix is not None:
         encoder.passage_prefix = enc.prefix
