@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -120,8 +121,10 @@ class TrunkCache:
         meta_file = self.directory / META_FILE
         if not meta_file.is_file():
             _atomic_write(meta_file, lambda f: f.write(json.dumps(meta, indent=2).encode()))
-        for stale in self.directory.glob(".tmp-*"):
-            stale.unlink(missing_ok=True)
+        for stale in self.directory.glob(".tmp-*"):  # left by a kill; a day old, so no live writer owns it
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > 86400:
+                    stale.unlink()
         self._entries: dict[str, tuple[int, int, int]] = {}  # key -> (shard, offset, length)
         self._shards: list[np.ndarray] = []
         for index_file in sorted(self.directory.glob("shard-*.json")):
@@ -288,7 +291,8 @@ class SplitForward:
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
-    temporary = path.with_name(f".tmp-{path.name}")
+    """Write through a uniquely named temporary file (several processes may share a cache) and rename."""
+    temporary = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     with open(temporary, "wb") as f:
         write(f)
         f.flush()
