@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -36,11 +37,18 @@ def write_train_file(path, n_queries=8):
             f.write(json.dumps(line) + "\n")
 
 
-def make_args(objective, model, train, output, per_device):
+#: The configurations compared; "repllama-top1" trains LoRA on the top layer only, from a trunk cache that
+#: both processes fill and read at once (then the single process reads it too).
+CONFIGS = ("repllama", "rankllama", "repllama-top1")
+
+
+def make_args(config, model, train, output, per_device):
+    objective, _, levers = config.partition("-")
+    extra = {"lora_layers": 1, "trunk_cache": str(output.parent / "trunk-cache")} if levers else {}
     return TrainingArguments(
         objective, model=str(model), train=[str(train)], output=str(output), group_size=3,
         per_device_batch_size=per_device, max_steps=1, warmup_steps=0, lora_r=4, lora_alpha=8, lora_dropout=0.0,
-        max_grad_norm=0.0, device="cpu",
+        max_grad_norm=0.0, device="cpu", **extra,
     )  # fmt: skip
 
 
@@ -56,9 +64,10 @@ def _worker(rank, world, port, model, train, tmp):
     )
     torch.set_num_threads(1)
     results = {}
-    for objective in ("repllama", "rankllama"):
-        trainer = Trainer(make_args(objective, model, train, f"{tmp}/{objective}-ddp", per_device=2))
+    for objective in CONFIGS:
+        trainer = Trainer(make_args(objective, model, train, Path(tmp) / f"{objective}-ddp", per_device=2))
         assert trainer.world_size == world
+        trainer.fill_trunk_cache()
         loss = torch.tensor([trainer.forward_backward(0)], dtype=torch.float64)
         dist.all_reduce(loss)  # RankLLaMA: each process has its own queries' mean; RepLLaMA: all equal
         results[objective] = {"loss": loss.item() / world, "grads": gradients(trainer)}
@@ -83,8 +92,9 @@ def test_two_processes_equal_one_process_over_the_global_batch(tiny_llama, tmp_p
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for objective in ("repllama", "rankllama"):
+        for objective in CONFIGS:
             single = Trainer(make_args(objective, tiny_llama, train, tmp_path / f"{objective}-single", per_device=4))
+            single.fill_trunk_cache()
             loss = single.forward_backward(0)
             grads = gradients(single)
             ddp = ranks[0][objective]
