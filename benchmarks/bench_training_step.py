@@ -26,17 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_groups(dataset: Path, path: Path, queries: int, group_size: int, seed: int = 0) -> None:
     from pyserini_llama.data.corpus import read_corpus
+    from pyserini_llama.data.queries import read_beir_split
 
     corpus = read_corpus(dataset / "corpus.jsonl")
-    texts = {}
-    for line in open(dataset / "queries.jsonl"):
-        item = json.loads(line)
-        texts[item["_id"]] = item["text"]
-    qrels: dict[str, list[str]] = {}
-    for line in list(open(dataset / "qrels" / "train.tsv"))[1:]:
-        qid, docid, score = line.split("\t")
-        if int(score) > 0 and docid in corpus:
-            qrels.setdefault(qid, []).append(docid)
+    texts, judged = read_beir_split(dataset, "train")  # judgements in qrels file order
+    qrels = {q: [d for d, g in docs.items() if g > 0 and d in corpus] for q, docs in judged.items() if q in texts}
+    qrels = {q: docs for q, docs in qrels.items() if docs}
     rng = random.Random(seed)
     ids = list(corpus)
 

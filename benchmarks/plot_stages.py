@@ -25,10 +25,7 @@ def main() -> None:
     parser.add_argument("--title", default="nDCG@10 per stage (test splits; trec_eval -c on BEIR sets)")
     args = parser.parse_args()
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from plotting import new_figure, save_figure  # benchmarks/plotting.py, beside this script
 
     collections = []
     for spec in args.collections:
@@ -38,7 +35,7 @@ def main() -> None:
         collections.append((label, {s: metrics[s][args.metric] for s in STAGE_ORDER if s in metrics}))
     stages = [s for s in STAGE_ORDER if any(s in m for _, m in collections)]
     width = 0.8 / len(stages)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = new_figure()
     for j, stage in enumerate(stages):
         xs = [i + (j - (len(stages) - 1) / 2) * width for i, (_, m) in enumerate(collections) if stage in m]
         ys = [m[stage] for _, m in collections if stage in m]
@@ -56,10 +53,7 @@ def main() -> None:
     ax.set_title(args.title)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out)
 
 
 if __name__ == "__main__":

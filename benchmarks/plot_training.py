@@ -37,12 +37,9 @@ def main() -> None:
     parser.add_argument("--vline", action="append", default=[], help="X=LABEL vertical line (repeatable)")
     args = parser.parse_args()
 
-    import matplotlib
+    from plotting import new_figure, save_figure  # benchmarks/plotting.py, beside this script
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = new_figure()
     for spec in args.runs:
         label, _, rest = spec.partition("=")
         path, _, offset = rest.partition("@")
@@ -66,10 +63,7 @@ def main() -> None:
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out)
 
 
 if __name__ == "__main__":

@@ -104,19 +104,16 @@ class RepLLaMAEncoder:
         self.split_forward = self._split_forward(trunk_cache, trunk_split)
 
     def _split_forward(self, trunk_cache, trunk_split):
-        from ..modeling.trunk import SplitForward, TrunkCache, decoder_of
+        from ..modeling.trunk import split_forward
 
-        if trunk_cache is None:
-            return SplitForward(self.model)
-        if trunk_split is None:
+        if trunk_cache is not None and trunk_split is None:
             from ..modeling.loading import adapter_layers
 
-            layers = adapter_layers(self.name) if isinstance(self.name, str) else None
+            layers = adapter_layers(self.name)
             if not layers:
                 raise ValueError(f"{self.name} is not a top-K LoRA adapter (no layers_to_transform); pass trunk_split")
             trunk_split = min(layers)
-        cache = TrunkCache(trunk_cache, decoder_of(self.model), trunk_split)
-        return SplitForward(self.model, trunk_split, cache, self.special.pad_id)
+        return split_forward(self.model, trunk_split or 0, trunk_cache, pad_id=self.special.pad_id)
 
     @classmethod
     def from_model(cls, model, tokenizer, **kwargs) -> RepLLaMAEncoder:

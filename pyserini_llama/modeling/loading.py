@@ -196,15 +196,25 @@ def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
     return _peft_source(name, _read_adapter_base(Path(config_file)), base_model)
 
 
-def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:
-    """The decoder layers a LoRA adapter changes (``layers_to_transform``); None for all or a full model."""
+def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path, dict] | None:
+    """``(adapter directory, its adapter_config.json)`` for a local LoRA adapter (short names resolved), else None."""
     try:
         source = resolve_model_source(name, base_model)
     except ModelLoadError:
         return None
-    if source.kind != "peft" or not Path(source.path, "adapter_config.json").is_file():
+    config_file = Path(source.path, "adapter_config.json")
+    if source.kind != "peft" or not config_file.is_file():
         return None
-    layers = json.loads(Path(source.path, "adapter_config.json").read_text()).get("layers_to_transform")
+    try:
+        return Path(source.path), json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{config_file}: unreadable adapter config ({exc})") from None
+
+
+def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:
+    """The decoder layers a LoRA adapter changes (``layers_to_transform``); None for all or a full model."""
+    found = read_adapter_config(name, base_model)
+    layers = found[1].get("layers_to_transform") if found else None
     if isinstance(layers, int):
         return [layers]
     return list(layers) if layers else None

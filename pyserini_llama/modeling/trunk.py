@@ -290,6 +290,18 @@ class SplitForward:
         return top_states(self.decoder, hidden, attention_mask, self.split)
 
 
+def split_forward(
+    model, split: int = 0, cache_dir: str | os.PathLike | None = None, dtype: str = "float16", pad_id: int = 0
+) -> SplitForward:
+    """A :class:`SplitForward` for ``model`` split at ``split``, reading and filling the trunk cache in
+    ``cache_dir`` when one is given (and the split leaves a trunk to cache)."""
+    cache = None
+    if cache_dir is not None and split > 0:
+        cache = TrunkCache(cache_dir, decoder_of(model), split, dtype)
+        logger.info("trunk cache %s: %d sequences stored", cache.directory, len(cache))
+    return SplitForward(model, split, cache, pad_id)
+
+
 def _atomic_write(path: Path, write: Callable) -> None:
     """Write through a uniquely named temporary file (several processes may share a cache) and rename."""
     temporary = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")

@@ -251,6 +251,8 @@ class Pipeline:
             )
         if "repllama" in self.stages:
             slug = model_slug(c.retriever)
+            # float16 trunk states move embeddings by ~1e-3: what is built from them is not the same artifact
+            trunk = {"trunk_cache": "float16"} if c.trunk_cache else {}
             index = Artifact(
                 f"index.{slug}",
                 self.out / f"index.{slug}",
@@ -260,8 +262,7 @@ class Pipeline:
                     "dtype": c.precision,
                     "passage_max_length": c.passage_max_length,
                     "fields": ["title", "text"],
-                    # float16 trunk states move embeddings by ~1e-3: an index built from them is not the same artifact
-                    **({"trunk_cache": "float16"} if c.trunk_cache else {}),
+                    **trunk,
                 },
                 self._build_faiss,
             )
@@ -273,7 +274,7 @@ class Pipeline:
                     "hits": c.hits,
                     "query_max_length": c.query_max_length,
                     "remove_query": c.remove_query,
-                    **({"trunk_cache": "float16"} if c.trunk_cache else {}),
+                    **trunk,
                 },
                 self._build_repllama,
                 [index],

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import ModelLoadError
 from ..modeling.loading import load_backbone, resolve_model_source
 from ..modeling.tokens import choose_pad_id, last_token_hidden
-from ..modeling.trunk import SplitForward, TrunkCache, decoder_of, num_layers
+from ..modeling.trunk import SplitForward, num_layers, split_forward
 from .arguments import TrainingArguments, TrainingConfigError
 
 logger = logging.getLogger(__name__)
@@ -134,12 +134,7 @@ def split_layer(backbone, args: TrainingArguments) -> int:
 def build_forward(backbone, args: TrainingArguments, pad_id: int) -> SplitForward:
     """The backbone's forward pass with the frozen layers below the split run without autograd,
     from the trunk cache when ``--trunk-cache`` is given."""
-    split = split_layer(backbone, args)
-    cache = None
-    if args.trunk_cache and split > 0:
-        cache = TrunkCache(args.trunk_cache, decoder_of(backbone), split, args.trunk_cache_dtype)
-        logger.info("trunk cache %s: %d sequences stored", cache.directory, len(cache))
-    return SplitForward(backbone, split, cache, pad_id)
+    return split_forward(backbone, split_layer(backbone, args), args.trunk_cache, args.trunk_cache_dtype, pad_id)
 
 
 #: Upper bound of a learned logit scale (temperature 0.01), as CLIP caps it at 100.

@@ -433,13 +433,14 @@ class Trainer:
         stream and schedule exactly; only Adam's moment estimates start afresh (a shipped adapter
         does not carry them). The LoRA shape must match, or the weights would not fit.
         """
-        from ..modeling.loading import MODEL_ALIASES
+        from ..modeling.loading import read_adapter_config
 
-        path = Path(MODEL_ALIASES[adapter]() if adapter in MODEL_ALIASES else adapter)
-        saved_config = path / "adapter_config.json"
-        if not saved_config.is_file():
-            raise TrainingConfigError(f"--init-adapter {adapter}: no adapter_config.json in {path}")
-        saved = json.loads(saved_config.read_text())
+        found = read_adapter_config(str(adapter))
+        if found is None:
+            raise TrainingConfigError(
+                f"--init-adapter {adapter}: not a LoRA adapter directory (no adapter_config.json)"
+            )
+        path, saved = found
         ours = self.backbone.peft_config["default"]
         mismatched = [
             name
