@@ -380,3 +380,32 @@ def test_encode_cli_reads_the_trunk_cache(tiny4, train_file, tiny_beir, tmp_path
     b = faiss.read_index(str(tmp_path / "cached" / "index"))
     vectors_a, vectors_b = a.reconstruct_n(0, a.ntotal), b.reconstruct_n(0, b.ntotal)
     assert np.abs(vectors_a - vectors_b).max() < 5e-3
+
+
+def test_split_refuses_a_decoder_that_rescales_inputs_embeds():
+    """The top half is fed the trunk's states as inputs_embeds, so a decoder whose forward rescales
+    inputs_embeds (older Gemma code multiplied them by sqrt(hidden) there) must be refused rather than
+    trained wrong. Gemma in this transformers scales inside its embedding module, so it splits exactly."""
+    from transformers import GemmaConfig, GemmaModel, LlamaConfig, LlamaModel
+
+    from pyserini_llama.modeling.trunk import SplitForward
+
+    class RescalingModel(LlamaModel):
+        def forward(self, input_ids=None, inputs_embeds=None, **kwargs):
+            if inputs_embeds is not None:
+                inputs_embeds = inputs_embeds * self.config.hidden_size**0.5
+            return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+
+    shapes = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                  num_attention_heads=2, num_key_value_heads=1, head_dim=8)  # fmt: skip
+    torch.manual_seed(0)
+    with pytest.raises(PyseriniLlamaError, match="transforms inputs_embeds"):
+        SplitForward(RescalingModel(LlamaConfig(**shapes)), split=1)
+    ids = torch.randint(1, 64, (2, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    for model in (LlamaModel(LlamaConfig(**shapes)).eval(), GemmaModel(GemmaConfig(**shapes)).eval()):
+        with torch.no_grad():
+            whole = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            split = SplitForward(model, split=2)(ids, mask)
+        torch.testing.assert_close(split[mask.bool()], whole[mask.bool()], rtol=0, atol=1e-5)

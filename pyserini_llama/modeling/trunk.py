@@ -80,6 +80,25 @@ def top_states(decoder: nn.Module, hidden: torch.Tensor, attention_mask: torch.T
         return decoder(inputs_embeds=hidden, attention_mask=attention_mask).last_hidden_state
 
 
+def check_splittable(decoder: nn.Module) -> None:
+    """Refuse decoders whose ``forward`` changes ``inputs_embeds`` before the first layer.
+
+    The top half is run by feeding the trunk's states back in as ``inputs_embeds``; a family
+    that rescales them there (Gemma multiplies by sqrt(hidden)) would silently compute
+    something else. Checked by running the decoder with no layers and no norm on one state.
+    """
+    weight = decoder.embed_tokens.weight
+    probe = torch.randn(1, 2, weight.size(1), dtype=weight.dtype, device=weight.device)
+    with torch.no_grad(), _running(decoder, nn.ModuleList(), nn.Identity()):
+        out = decoder(inputs_embeds=probe, attention_mask=torch.ones(1, 2, dtype=torch.long, device=weight.device))
+    if not torch.equal(out.last_hidden_state, probe):
+        raise PyseriniLlamaError(
+            f"{type(decoder).__name__} transforms inputs_embeds before its first layer (e.g. Gemma's scaling by "
+            "sqrt(hidden)), so it cannot be split into a cached trunk and a top; train it without --lora-layers "
+            "and --trunk-cache"
+        )
+
+
 def trunk_fingerprint(decoder: nn.Module, split: int, dtype: str) -> str:
     """A short hash of the trunk's weights (a sample of every tensor: cheap even for 7B), the split and dtype."""
     digest = hashlib.sha256(f"{type(decoder).__name__}|{split}|{dtype}".encode())
@@ -275,6 +294,8 @@ class SplitForward:
             raise PyseriniLlamaError(f"split {split} outside 0..{len(self.decoder.layers) - 1}")
         if cache is not None and cache.split != split:
             raise PyseriniLlamaError(f"trunk cache split {cache.split} differs from the model split {split}")
+        if split > 0:
+            check_splittable(self.decoder)
         self.split = split
         self.cache = cache
         self.pad_id = pad_id
