@@ -205,6 +205,19 @@ def test_cache_directory_is_keyed_by_trunk_weights_split_and_dtype(tiny4, tmp_pa
     assert torch.allclose(again.get([1, 7, 2]), direct, atol=1e-6)  # batched with padding or alone
 
 
+def test_cache_commits_a_shard_per_time_budget_on_a_slow_machine(tiny4, tmp_path):
+    """Long sequences on a slow machine may take many minutes to reach the token budget of a shard;
+    the time budget commits anyway, so a kill never loses more than that."""
+    from transformers import AutoModel
+
+    decoder = decoder_of(AutoModel.from_pretrained(tiny4))
+    cache = TrunkCache(tmp_path, decoder, 2, "float32")
+    sequences = [[1, 5, 6, 2], [1, 7, 8, 9, 10, 2], [1, 7, 2, 3, 4, 5, 6, 8, 9, 2]]  # three length buckets
+    cache.fill(sequences, pad_id=0, progress=False, tokens_per_batch=10, seconds_per_shard=0.0)
+    assert len(list(cache.directory.glob("shard-*.json"))) == 3
+    assert len(TrunkCache(tmp_path, decoder, 2, "float32")) == 3
+
+
 def test_probe_finds_a_direction_that_generalises_and_refuses_noise():
     from pyserini_llama.training.modeling import fit_score_head
 

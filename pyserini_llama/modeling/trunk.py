@@ -220,13 +220,16 @@ class TrunkCache:
         *,
         tokens_per_batch: int = 4096,
         tokens_per_shard: int = 262144,
+        seconds_per_shard: float = 60.0,
         progress: bool = True,
         description: str = "caching trunk states",
     ) -> int:
         """Compute and store every sequence not cached yet; returns how many were computed.
 
         Length-sorted batches of at most ``tokens_per_batch`` padded tokens (so no work is spent on
-        padding); a shard is committed every ``tokens_per_shard`` tokens, the unit of resumption.
+        padding); a shard is committed every ``tokens_per_shard`` tokens or ``seconds_per_shard``
+        seconds, whichever comes first: the unit of resumption, so a kill loses at most a minute of
+        work however slow the machine and however long the sequences.
         """
         from tqdm.auto import tqdm
 
@@ -245,15 +248,17 @@ class TrunkCache:
         pending_ids: list[Sequence[int]] = []
         pending_states: list[torch.Tensor] = []
         pending_tokens = 0
+        last_commit = time.monotonic()
         for batch in batches:
             chunk = [missing[i] for i in batch]
             pending_ids.extend(chunk)
             pending_states.extend(self.compute(chunk, pad_id))
             pending_tokens += sum(len(s) for s in chunk)
             bar.update(len(chunk))
-            if pending_tokens >= tokens_per_shard:
+            if pending_tokens >= tokens_per_shard or time.monotonic() - last_commit >= seconds_per_shard:
                 self.put(pending_ids, pending_states)
                 pending_ids, pending_states, pending_tokens = [], [], 0
+                last_commit = time.monotonic()
         self.put(pending_ids, pending_states)
         bar.close()
         return len(missing)
