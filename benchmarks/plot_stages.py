@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--title", default="nDCG@10 per stage (test splits; trec_eval -c on BEIR sets)")
     args = parser.parse_args()
 
-    from plotting import new_figure, save_figure  # benchmarks/plotting.py, beside this script
+    from pyserini_llama.ablate.plot import new_figure, save_figure  # shared with the ablation sweeps
 
     collections = []
     for spec in args.collections:
@@ -53,7 +53,7 @@ def main() -> None:
     ax.set_title(args.title)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    save_figure(fig, args.out)
+    print(f"wrote {save_figure(fig, args.out)}")
 
 
 if __name__ == "__main__":

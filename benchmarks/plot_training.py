@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--vline", action="append", default=[], help="X=LABEL vertical line (repeatable)")
     args = parser.parse_args()
 
-    from plotting import new_figure, save_figure  # benchmarks/plotting.py, beside this script
+    from pyserini_llama.ablate.plot import new_figure, save_figure  # shared with the ablation sweeps
 
     fig, ax = new_figure()
     for spec in args.runs:
@@ -63,7 +63,7 @@ def main() -> None:
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    save_figure(fig, args.out)
+    print(f"wrote {save_figure(fig, args.out)}")
 
 
 if __name__ == "__main__":

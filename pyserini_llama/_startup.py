@@ -1,12 +1,15 @@
 """Import hook that lets plain Pyserini commands use pyserini-llama.
 
 Installed at interpreter start by the ``pyserini_llama.pth`` file (and by importing
-``pyserini_llama``). It imports nothing heavy: it only watches for three Pyserini modules.
+``pyserini_llama``). It imports nothing heavy: it only watches for five Pyserini modules.
 
 * ``pyserini``: before it runs, pick a Java 21+ runtime (:mod:`pyserini_llama.bootstrap`).
 * ``pyserini.encode._openai``: run it with a placeholder OpenAI key, restored afterwards.
-* ``pyserini.encode``: after it runs, register RepLLaMA in Pyserini's encoder maps, so
-  ``python -m pyserini.search.faiss --encoder <...repllama...>`` picks our encoder.
+* ``pyserini.encode``: after it runs, import our encoder adapters, which register RepLLaMA in
+  Pyserini's encoder maps, so ``python -m pyserini.search.faiss --encoder <...repllama...>`` picks it.
+* ``pyserini.search.lucene.__main__`` / ``pyserini.search.faiss.__main__`` (looked up by ``python -m``
+  just before it runs them): add RankLLaMA's ``--reranker`` options to that command's parser
+  (:mod:`pyserini_llama.rerank.pyserini_search`); the model is loaded only if ``--reranker`` is given.
 """
 
 import sys
@@ -21,10 +24,16 @@ def _before_pyserini(module) -> None:
         print(f"pyserini-llama: could not prepare Java: {exc}", file=sys.stderr)
 
 
-def _after_encode(module) -> None:
-    from pyserini_llama.encoders.registration import register_with_pyserini
+_ADAPTERS = "pyserini_llama.encoders.pyserini_adapters"
 
-    register_with_pyserini(module)
+
+def _after_encode(module) -> None:
+    adapters = sys.modules.get(_ADAPTERS)
+    if adapters is None:
+        import pyserini_llama.encoders.pyserini_adapters  # noqa: F401  (registers itself as it is imported)
+    elif hasattr(adapters, "register_with_pyserini"):
+        adapters.register_with_pyserini(module)
+    # else the adapters are mid-import (importing them imported pyserini.encode): they register when done
 
 
 class _WrappedLoader:
@@ -54,8 +63,14 @@ class _WrappedLoader:
 
 class PyseriniHook:
     WATCHED = ("pyserini", "pyserini.encode._openai", "pyserini.encode")
+    SEARCH_MAINS = ("pyserini.search.lucene.__main__", "pyserini.search.faiss.__main__")
 
     def find_spec(self, fullname, path, target=None):
+        if fullname in self.SEARCH_MAINS:
+            from pyserini_llama.rerank.pyserini_search import watch_parser
+
+            watch_parser(fullname)
+            return None  # found and run as usual; only its parser is watched
         if fullname not in self.WATCHED:
             return None
         for finder in sys.meta_path:

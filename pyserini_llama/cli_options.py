@@ -50,3 +50,78 @@ def split_subcommands(argv: list[str], commands: tuple[str, ...]) -> dict[str, l
         else:
             groups[current].append(token)
     return groups
+
+
+def add_max_batch_tokens_option(parser: argparse.ArgumentParser) -> None:
+    """``--max-batch-tokens``: the padded-token budget per forward pass (rows x longest input)."""
+    from .modeling.tokens import DEFAULT_MAX_BATCH_TOKENS
+
+    parser.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=DEFAULT_MAX_BATCH_TOKENS,
+        metavar="N",
+        help=f"at most N padded tokens per batch (rows x longest; default {DEFAULT_MAX_BATCH_TOKENS}): long inputs "
+        "get smaller batches, one alone if longer than N; --batch-size still caps the rows",
+    )
+
+
+def add_segment_options(parser: argparse.ArgumentParser) -> None:
+    """``--segment WINDOW[,STRIDE] --aggregate firstp|maxp``: FirstP/MaxP document baselines."""
+    parser.add_argument(
+        "--segment",
+        default=None,
+        metavar="WINDOW[,STRIDE]",
+        help="score each document through windows of WINDOW words of its body (whitespace-split words, as in "
+        "Dai & Callan's FirstP/MaxP: e.g. 150,75), a new window every STRIDE words (default STRIDE = WINDOW, "
+        "no overlap; STRIDE <= WINDOW); url and title are repeated in every window, and each window is still "
+        "cut to --max-length tokens",
+    )
+    parser.add_argument(
+        "--aggregate",
+        choices=("firstp", "maxp"),
+        default=None,
+        help="with --segment: maxp (default) = a document's best window; firstp = its first window only",
+    )
+
+
+def segmenter_from_args(args: argparse.Namespace):
+    """The :class:`~pyserini_llama.modeling.segments.Segmenter` the flags ask for, or None."""
+    from .modeling.segments import Segmenter
+
+    if args.segment is None:
+        if args.aggregate is not None:
+            raise PyseriniLlamaError("--aggregate needs --segment WINDOW[,STRIDE]")
+        return None
+    try:
+        return Segmenter.parse(args.segment, args.aggregate)
+    except ValueError as exc:
+        raise PyseriniLlamaError(f"--segment: {exc}") from None
+
+
+def add_resume_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """``--chunk-size`` / ``--commit-seconds`` of resumable encoding (``encoders/resumable.py``),
+    one definition for ``encode`` (``unit`` passages) and ``search.faiss`` (queries)."""
+    from .encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS
+
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"{unit} batched and committed together to OUTPUT.partial/, so a killed run resumes "
+        f"(default {DEFAULT_CHUNK_SIZE}; the same value gives byte-identical output)",
+    )
+    parser.add_argument(
+        "--commit-seconds",
+        type=float,
+        default=DEFAULT_COMMIT_SECONDS,
+        help=f"also commit a chunk's finished batches this often (default {DEFAULT_COMMIT_SECONDS:g})",
+    )
+
+
+def check_resume_options(args: argparse.Namespace) -> None:
+    """Clear errors for impossible ``--chunk-size`` / ``--commit-seconds``."""
+    if args.chunk_size < 1:
+        raise PyseriniLlamaError("--chunk-size must be at least 1")
+    if args.commit_seconds < 0:
+        raise PyseriniLlamaError("--commit-seconds must be 0 or more")

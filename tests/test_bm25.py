@@ -8,6 +8,7 @@ import json
 import pytest
 
 from pyserini_llama.data import Document, open_document_store, read_beir_split, read_run
+from pyserini_llama.data.lucene_store import LuceneDocumentStore
 from pyserini_llama.errors import PyseriniLlamaError
 from pyserini_llama.eval import evaluate_run
 
@@ -36,7 +37,7 @@ def test_tiny_index_search_and_store(lucene, tiny_beir, tiny_index):
     assert evaluate_run(qrels, run, ["mrr@10"])["mrr@10"] == 1.0
 
     store = open_document_store(tiny_index)
-    assert isinstance(store, lucene.LuceneDocumentStore)
+    assert isinstance(store, LuceneDocumentStore)
     assert store["d1"] == Document("d1", "A lobster roll is a sandwich from New England.", "Lobster roll")
     assert store["d3"] == Document("d3", "Scientific claims about cells, genes, proteins and mutations.", "")
     assert len(store) == 6 and sorted(store) == ["d1", "d2", "d3", "d4", "d5", "d6"]
@@ -93,7 +94,7 @@ def test_empty_documents_are_left_out_like_anserini(lucene, tmp_path):
         + "\n"
     )
     index = lucene.build_lucene_index(corpus, tmp_path / "index")
-    store = lucene.LuceneDocumentStore(index)
+    store = LuceneDocumentStore(index)
     assert len(store) == 2 and store["a"] == Document("a", "", "Only a title") and "b" not in store
     assert store["c"] == Document("c", "json collection line")
 

@@ -8,8 +8,8 @@ Accepted inputs (``.gz`` allowed for every file):
 * a JsonCollection directory: every ``*.jsonl`` / ``*.json`` file in it, in name order;
 * for :func:`open_document_store` also a Lucene index built with stored raw documents.
 
-``Document.url`` is taken only from a top-level ``"url"`` key (MS MARCO documents). BEIR's
-``metadata.url`` (NFCorpus) is not used: the models saw ``title + " " + text`` on BEIR.
+``Document.url`` (:mod:`.document`) is taken only from a top-level ``"url"`` key (MS MARCO documents).
+BEIR's ``metadata.url`` (NFCorpus) is not used: the models saw ``title + " " + text`` on BEIR.
 
 Documents with neither title nor text exist in real collections (Cranfield 471 and 995, one of
 them judged relevant), so they are kept and counted in a warning rather than rejected.
@@ -20,24 +20,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PyseriniLlamaError, SkippedLines
 from ._lines import BadLines, iter_lines
+from .document import Document
+from .lucene_store import LuceneDocumentStore, is_lucene_index
 
 logger = logging.getLogger(__name__)
 
 CORPUS_NAMES = ("corpus.jsonl", "corpus.jsonl.gz")
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
-
-
-@dataclass(frozen=True)
-class Document:
-    docid: str
-    text: str
-    title: str = ""
-    url: str | None = None
 
 
 def corpus_files(path: str | Path) -> list[Path]:
@@ -138,11 +131,6 @@ def read_corpus(path: str | Path, *, skip_bad_lines: bool = False) -> dict[str, 
     return {doc.docid: doc for doc in iter_corpus(path, skip_bad_lines=skip_bad_lines)}
 
 
-def is_lucene_index(path: str | Path) -> bool:
-    path = Path(path)
-    return path.is_dir() and any(path.glob("segments_*"))
-
-
 def open_document_store(spec: str | Path) -> Mapping[str, Document]:
     """Documents by id for reranking and display: a corpus read into memory, or a Lucene index.
 
@@ -151,7 +139,5 @@ def open_document_store(spec: str | Path) -> Mapping[str, Document]:
     its documents are fetched one by one, so it suits corpora too large to hold in memory.
     """
     if is_lucene_index(spec):
-        from ..search.lucene import LuceneDocumentStore
-
-        return LuceneDocumentStore(spec)
+        return LuceneDocumentStore(spec)  # imports Pyserini (and starts Java) only now
     return read_corpus(spec)

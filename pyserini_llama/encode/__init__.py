@@ -7,6 +7,15 @@ otherwise ``embeddings.jsonl`` with ``{"id", "contents", "vector"}`` per line.
 The corpus is read and validated completely before any encoding starts, so a bad line fails
 in seconds, not after an hour of GPU time; results go to a temporary directory that replaces
 the output directory only once everything is written.
+
+With ``segments`` (FirstP/MaxP, ``modeling/segments.py``) the vectors are of segments: MaxP
+writes one per word window with ids ``DOCID#segN``, FirstP one per document (its first window)
+under its own id; either way a ``segments.json`` manifest tells our dense search how to map
+vectors back to documents.
+
+Encoding is resumable (``encoders/resumable.py``): vectors are committed in chunks of
+``chunk_size`` documents to ``<output>.partial/`` as they are made, so a killed run, rerun with
+the same settings, continues where it stopped and writes byte-identical output.
 """
 
 from __future__ import annotations
@@ -23,6 +32,15 @@ import numpy as np
 
 from ..data.corpus import Document
 from ..encoders.repllama import Passage, RepLLaMAEncoder
+from ..encoders.resumable import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_COMMIT_SECONDS,
+    discard_work,
+    encode_resumable,
+    work_dir_for,
+)
+from ..indexing.faiss_types import IndexOptions, check_options, write_index_dir
+from ..modeling.segments import Segmenter, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -60,35 +78,69 @@ def encode_corpus(
     fields: Sequence[str] = ("title", "text"),
     batch_size: int | None = None,
     max_length: int | None = None,
+    segments: Segmenter | None = None,
+    index_options: IndexOptions | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    commit_seconds: float = DEFAULT_COMMIT_SECONDS,
+    resume: bool = True,
+    keep_work: bool = False,
 ) -> Path:
-    """Embed ``documents`` and write them to ``output_dir`` atomically; returns the directory."""
+    """Embed ``documents`` and write them to ``output_dir`` atomically; returns the directory.
+
+    ``index_options`` (implies ``to_faiss``): the FAISS index type and its build parameters
+    (``pyserini_llama.indexing``); default a flat inner-product index, as Pyserini writes.
+
+    ``chunk_size`` documents (segments, with ``segments``) are batched and committed together,
+    and a partial chunk every ``commit_seconds``, to ``<output_dir>.partial/`` unless ``resume`` is
+    false; a rerun reuses them. The work directory is removed once the output is written, unless
+    ``keep_work`` (distributed encoding keeps it until the shards are merged)."""
     output_dir = Path(output_dir)
+    if segments is not None:
+        whole = len(documents)
+        documents = segments.segment_documents(documents)
+        logger.info(
+            "%s over %d words: %d documents -> %d segments", segments.aggregate, segments.window, whole, len(documents)
+        )
+    if index_options is not None:
+        check_options(index_options, len(documents), encoder.dimension)  # a bad --index-type fails before encoding
     passages = [to_passage(d, fields) for d in documents]
-    vectors = encoder.encode_passages(passages, max_length=max_length, batch_size=batch_size, show_progress=True)
+    work_dir = work_dir_for(output_dir) if resume else None
+    vectors = encode_resumable(
+        encoder,
+        encoder.format_passages(passages),
+        max_length or encoder.passage_max_length,
+        work_dir,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        commit_seconds=commit_seconds,
+        what="passages",
+    )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
-        if to_faiss:
-            write_faiss_index(staging, [d.docid for d in documents], vectors)
+        if to_faiss or index_options is not None:
+            write_faiss_index(staging, [d.docid for d in documents], vectors, index_options)
         else:
             write_jsonl_embeddings(staging, documents, vectors)
+        if segments is not None:
+            write_manifest(staging, segments, [d.docid for d in documents])
         if output_dir.exists():
             shutil.rmtree(output_dir)
         staging.rename(output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if not keep_work:
+        discard_work(work_dir)
     logger.info("wrote %d embeddings of dimension %d to %s", len(documents), vectors.shape[1], output_dir)
     return output_dir
 
 
-def write_faiss_index(directory: Path, docids: Sequence[str], vectors: np.ndarray) -> None:
-    """Pyserini's layout: ``index`` (faiss.IndexFlatIP) and ``docid`` (one id per line)."""
-    import faiss
-
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    faiss.write_index(index, str(directory / "index"))
-    (directory / "docid").write_text("".join(f"{d}\n" for d in docids))
+def write_faiss_index(
+    directory: Path, docids: Sequence[str], vectors: np.ndarray, index_options: IndexOptions | None = None
+) -> None:
+    """Pyserini's layout: ``index`` (faiss.IndexFlatIP unless ``index_options`` says otherwise) and
+    ``docid`` (one id per line)."""
+    write_index_dir(directory, docids, vectors, index_options or IndexOptions("flat"))
 
 
 def write_jsonl_embeddings(directory: Path, documents: Sequence[Document], vectors: np.ndarray) -> None:

@@ -7,8 +7,18 @@ import logging
 import runpy
 import sys
 
-from ..cli_options import add_model_options, model_options, split_subcommands
+from ..cli_options import (
+    add_max_batch_tokens_option,
+    add_model_options,
+    add_resume_options,
+    add_segment_options,
+    check_resume_options,
+    model_options,
+    segmenter_from_args,
+    split_subcommands,
+)
 from ..errors import PyseriniLlamaError, run_cli
+from ..indexing.options import add_index_options, index_options_or_none
 
 logger = logging.getLogger("pyserini_llama.encode")
 
@@ -20,6 +30,31 @@ EXAMPLE = """example:
     output  --embeddings indexes/scifact.repllama --to-faiss \\
     encoder --encoder castorini/repllama-v1-7b-lora-passage --encoder-class repllama \\
             --fields title text --batch-size 32 --max-length 512 --device cuda --dtype bfloat16
+
+Long documents (e.g. castorini/repllama-v1-7b-lora-doc, url title text up to 2048 tokens):
+  input --fields url title text ... encoder --fields url title text --max-length 2048
+--max-batch-tokens keeps each batch's padded size bounded. FirstP/MaxP baselines:
+  encoder ... --segment 150,75 --aggregate maxp   one vector per 150-word window (ids DOCID#segN in
+                                                  the docid file, described by segments.json);
+                                                  pyserini_llama.search.faiss ranks each document once,
+                                                  at its best window
+  encoder ... --segment 150 --aggregate firstp    one vector per document: its first 150 words
+
+Index types (Pyserini's FaissSearcher loads them all; inner product throughout):
+  output --embeddings indexes/scifact.hnsw --index-type hnsw [--hnsw-m 32 --ef-construction 40]
+  output --embeddings indexes/scifact.ivfpq --index-type ivfpq [--nlist 256 --pq-m 64 --train-size 20000]
+  output --embeddings indexes/scifact.custom --index-type "IVF256,PQ32"   (any FAISS factory string)
+
+Resumable: vectors are committed to OUTPUT.partial/ every --chunk-size passages (and every
+--commit-seconds within one); rerun a killed command unchanged and it continues, writing the same
+output byte for byte. Other settings start afresh.
+
+Distributed: the same command under torchrun encodes one shard per process (cuda:LOCAL_RANK with
+--device cuda, gloo on CPU) and rank 0 merges them into one index of any --index-type:
+  torchrun --nproc_per_node 8 -m pyserini_llama.encode input --corpus collection.jsonl \\
+    output --embeddings indexes/msmarco.repllama --index-type sq8 encoder --encoder MODEL --device cuda
+(--nnodes N with --rdzv-endpoint for several machines). Shards encoded on separate machines with
+input --shard-id/--shard-num merge with `python -m pyserini_llama.indexing --shards ... --output ...`.
 
 Any other --encoder-class is handed to `python -m pyserini.encode` unchanged."""
 
@@ -42,11 +77,15 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     out = argparse.ArgumentParser(prog="output", add_help=False)
     out.add_argument("--embeddings", required=True, help="output directory")
     out.add_argument("--to-faiss", action="store_true", help="write a flat inner-product FAISS index + docid file")
+    add_index_options(out)  # --index-type flat|flat-fp16|sq8|hnsw|ivfpq|FACTORY (implies --to-faiss) + build params
     enc = argparse.ArgumentParser(prog="encoder", add_help=False)
     enc.add_argument("--encoder", required=True, help="model dir/id, LoRA adapter, .gguf file or short name")
     enc.add_argument("--encoder-class", default="repllama", help="repllama (default); others go to pyserini.encode")
     enc.add_argument("--fields", nargs="+", default=["title", "text"], help="fields to encode: url title text")
-    enc.add_argument("--batch-size", type=int, default=16)
+    enc.add_argument("--batch-size", type=int, default=16, help="most passages per batch (default: 16)")
+    add_max_batch_tokens_option(enc)
+    add_segment_options(enc)
+    add_resume_options(enc, "passages (segments)")
     enc.add_argument("--max-length", type=int, default=512, help="passage max length in tokens, EOS included")
     enc.add_argument("--dimension", type=int, default=None, help="default: hidden size; smaller = Matryoshka prefix")
     enc.add_argument("--prefix", default=None, help='passage prefix (default "passage: ")')
@@ -76,12 +115,37 @@ def main(argv: list[str] | None = None) -> int:
     if enc.encoder_class != "repllama":
         return _delegate_to_pyserini(argv)
 
+    if enc.max_batch_tokens < 1 or enc.batch_size < 1:
+        raise PyseriniLlamaError("--batch-size and --max-batch-tokens must be at least 1")
+    segments = segmenter_from_args(enc)
+    check_resume_options(enc)
+
+    from .distributed import process_group, rank_device, torchrun_world
+
+    world = torchrun_world()
+    if world is None:
+        return _encode(args, segments)
+    if args["input"].shard_num != 1:
+        raise PyseriniLlamaError("under torchrun each process takes its shard; drop --shard-id/--shard-num")
+    output = args["output"]
+    if not (output.to_faiss or index_options_or_none(output)):
+        raise PyseriniLlamaError("under torchrun the shards merge into a FAISS index: add --to-faiss or --index-type")
+    enc.device = rank_device(enc.device, world)
+    with process_group(world, enc.device):
+        return _encode(args, segments, world)
+
+
+def _encode(args: dict[str, argparse.Namespace], segments, world=None) -> int:
+    """Read, shard and encode the corpus; under torchrun (``world``) this rank's part, then merge."""
+    enc = args["encoder"]
+
     from ..data.corpus import read_corpus
     from ..encoders.repllama import RepLLaMAEncoder
     from . import encode_corpus, shard
 
     documents = list(read_corpus(args["input"].corpus, skip_bad_lines=args["input"].skip_bad_lines).values())
-    documents = shard(documents, args["input"].shard_id, args["input"].shard_num)
+    if world is None:
+        documents = shard(documents, args["input"].shard_id, args["input"].shard_num)
     if not documents:
         raise PyseriniLlamaError(f"{args['input'].corpus}: no documents to encode")
     encoder = RepLLaMAEncoder(
@@ -89,12 +153,38 @@ def main(argv: list[str] | None = None) -> int:
         **model_options(enc),
         passage_max_length=enc.max_length,
         batch_size=enc.batch_size,
+        max_batch_tokens=enc.max_batch_tokens,
         dimension=enc.dimension,
         trunk_cache=enc.trunk_cache,
     )
     if enc.prefix is not None:
         encoder.passage_prefix = enc.prefix
-    encode_corpus(encoder, documents, args["output"].embeddings, to_faiss=args["output"].to_faiss, fields=enc.fields)
+    resume = {"chunk_size": enc.chunk_size, "commit_seconds": enc.commit_seconds}
+    if world is not None:
+        from .distributed import encode_distributed
+
+        options = index_options_or_none(args["output"])
+        encode_distributed(
+            encoder,
+            documents,
+            args["output"].embeddings,
+            world,
+            fields=enc.fields,
+            segments=segments,
+            index_options=options,
+            **resume,
+        )
+        return 0
+    encode_corpus(
+        encoder,
+        documents,
+        args["output"].embeddings,
+        to_faiss=args["output"].to_faiss,
+        fields=enc.fields,
+        segments=segments,
+        index_options=index_options_or_none(args["output"]),
+        **resume,
+    )
     return 0
 
 

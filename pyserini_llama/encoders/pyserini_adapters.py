@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+from types import ModuleType
 
 import numpy as np
 
 from ..bootstrap import import_pyserini
+from .registration import register_encoder_classes
 from .repllama import Passage, RepLLaMAEncoder
 
 _pyserini_encode = import_pyserini("pyserini.encode")
@@ -99,8 +101,14 @@ class RepLLaMADocumentEncoder(DocumentEncoder):
         return self.encoder.encode_passages(passages, max_length=max_length)
 
 
-# Importing this module may itself have triggered the import of pyserini.encode, whose import
-# hook could not register these classes before they existed: register them now.
-from .registration import register_with_pyserini  # noqa: E402
+def register_with_pyserini(encode_module: ModuleType | None = None) -> None:
+    """Put ``repllama`` first in Pyserini's encoder maps (idempotent).
 
-register_with_pyserini(_pyserini_encode)
+    Called when this module is imported, and by the start-up hook after ``pyserini.encode`` runs:
+    importing this module may itself be what imported ``pyserini.encode``, and then the hook ran
+    before these classes existed.
+    """
+    register_encoder_classes(encode_module or _pyserini_encode, RepLLaMAQueryEncoder, RepLLaMADocumentEncoder)
+
+
+register_with_pyserini()

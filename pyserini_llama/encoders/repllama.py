@@ -2,8 +2,10 @@
 
 Faithful to the castorini model card: ``query: {q}`` / ``passage: {title} {text}``, the
 tokenizer's own prefix (BOS for Llama-2) + text + EOS, the hidden state of that EOS,
-L2-normalised. Batching only changes speed: texts are sorted by length, padded on the right,
-and pooled at each row's last real token, then returned in input order.
+L2-normalised. Batching only changes speed: texts are sorted by length, grouped into batches
+of at most ``batch_size`` rows and ``max_batch_tokens`` padded tokens (so a 4096-token document
+runs alone or in pairs instead of exhausting memory), padded on the right, pooled at each row's
+last real token, and returned in input order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import numpy as np
 
 from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, format_passage, format_query
 from ..modeling.loading import load_backbone
-from ..modeling.tokens import SpecialTokens, encode_with_eos, last_token_hidden, length_sorted_batches, pad_right
+from ..modeling.tokens import (
+    DEFAULT_MAX_BATCH_TOKENS,
+    SpecialTokens,
+    encode_with_eos,
+    last_token_hidden,
+    pad_right,
+    token_budget_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +75,7 @@ class RepLLaMAEncoder:
         query_max_length: int = 512,
         passage_max_length: int = 512,
         batch_size: int = 16,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         dimension: int | None = None,
         query_prefix: str = QUERY_PREFIX,
         passage_prefix: str = PASSAGE_PREFIX,
@@ -75,11 +85,16 @@ class RepLLaMAEncoder:
         """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
         tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights).
 
+        ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
+        longest); a text longer than the budget is embedded on its own.
+
         ``trunk_cache``: a directory of cached trunk states (``modeling/trunk.py``). Texts found
         there run through the layers from ``trunk_split`` up only; the rest are computed in full
         and stored. ``trunk_split`` defaults to the lowest layer a top-K LoRA adapter touches. The
         cache is keyed by the trunk's weights, so it can only serve states of this very trunk.
         """
+        self._loaded_by_name = isinstance(model, str | os.PathLike)
+        self._base_model, self._tokenizer_name = base_model, tokenizer if isinstance(tokenizer, str) else None
         if isinstance(model, str | os.PathLike):
             self.name = str(model)
             self.model, self.tokenizer = load_backbone(
@@ -94,7 +109,10 @@ class RepLLaMAEncoder:
         self.special = SpecialTokens.of(self.tokenizer)
         self.query_max_length = query_max_length
         self.passage_max_length = passage_max_length
+        if batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError("batch_size and max_batch_tokens must be at least 1")
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         hidden = self.model.config.hidden_size
         if dimension is not None and not 0 < dimension <= hidden:
             raise ValueError(f"dimension must be in 1..{hidden} (the model's hidden size), not {dimension}")
@@ -115,6 +133,30 @@ class RepLLaMAEncoder:
             trunk_split = min(layers)
         return split_forward(self.model, trunk_split or 0, trunk_cache, pad_id=self.special.pad_id)
 
+    def fingerprint(self) -> dict | None:
+        """Everything besides the input texts and max length that decides the vectors, for caches
+        of them (resumable encoding): weights' files, dtype, device, pooling dimension, prefixes,
+        batching and trunk split, since batch composition changes float results. ``None`` for a
+        model passed in memory: its weights may change (training) and cannot be identified cheaply.
+        """
+        if not self._loaded_by_name:
+            return None
+        from ..modeling.loading import model_fingerprint
+
+        cache = self.split_forward.cache
+        return {
+            "model": model_fingerprint(self.name),
+            "base_model": None if self._base_model is None else model_fingerprint(self._base_model),
+            "tokenizer": self._tokenizer_name,
+            "dtype": str(next(self.model.parameters()).dtype),
+            "device": str(self.device),
+            "dimension": self.dimension,
+            "prefixes": [self.query_prefix, self.passage_prefix],
+            "max_batch_tokens": self.max_batch_tokens,
+            "trunk_split": self.split_forward.split,
+            "trunk_cache": None if cache is None else [cache.split, cache.dtype],
+        }
+
     @classmethod
     def from_model(cls, model, tokenizer, **kwargs) -> RepLLaMAEncoder:
         """Wrap an already loaded model (e.g. during training) without reloading weights."""
@@ -129,7 +171,7 @@ class RepLLaMAEncoder:
         show_progress: bool = False,
     ) -> np.ndarray:
         """``(n, dimension)`` float32 unit vectors, in input order."""
-        texts = [format_query(q, self.query_prefix) for q in queries]
+        texts = self.format_queries(queries)
         return self.encode_texts(texts, max_length or self.query_max_length, batch_size, show_progress, "queries")
 
     def encode_passages(
@@ -141,11 +183,45 @@ class RepLLaMAEncoder:
         show_progress: bool = False,
     ) -> np.ndarray:
         """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, Document, dict or text."""
+        texts = self.format_passages(passages)
+        return self.encode_texts(texts, max_length or self.passage_max_length, batch_size, show_progress, "passages")
+
+    def format_queries(self, queries: Sequence[str]) -> list[str]:
+        """The exact texts :meth:`encode_queries` embeds (prefix included)."""
+        return [format_query(q, self.query_prefix) for q in queries]
+
+    def format_passages(self, passages: Sequence[PassageLike]) -> list[str]:
+        """The exact texts :meth:`encode_passages` embeds (prefix, url and title included)."""
         texts = []
         for item in passages:
             p = as_passage(item)
             texts.append(format_passage(p.text, p.title, p.url, self.passage_prefix))
-        return self.encode_texts(texts, max_length or self.passage_max_length, batch_size, show_progress, "passages")
+        return texts
+
+    def plan_batches(
+        self, texts: Sequence[str], max_length: int, batch_size: int | None = None, show_progress: bool = False
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids of ``texts`` and the batches (row indices) :meth:`encode_texts` runs them in.
+
+        Batches depend only on the texts and the settings, so a caller that embeds them one by one
+        (resumable encoding) gets exactly :meth:`encode_texts`' vectors. Fills the trunk cache, if any.
+        """
+        ids = encode_with_eos(self.tokenizer, texts, max_length, self.special)
+        batches = list(
+            token_budget_batches([len(s) for s in ids], self.max_batch_tokens, max_rows=batch_size or self.batch_size)
+        )
+        if self.split_forward.cache is not None and ids:
+            self.split_forward.cache.fill(
+                ids, self.special.pad_id, progress=show_progress, tokens_per_batch=self.max_batch_tokens
+            )
+        return ids, batches
+
+    def embed_batch(self, sequences: list[list[int]]) -> np.ndarray:
+        """Unit vectors of one batch of token id sequences (one of :meth:`plan_batches`' batches)."""
+        import torch
+
+        with torch.inference_mode():
+            return self._embed(sequences)
 
     def encode_texts(
         self,
@@ -162,10 +238,7 @@ class RepLLaMAEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        ids = encode_with_eos(self.tokenizer, texts, max_length, self.special)
-        batches = list(length_sorted_batches([len(s) for s in ids], batch_size or self.batch_size))
-        if self.split_forward.cache is not None:
-            self.split_forward.cache.fill(ids, self.special.pad_id, progress=show_progress)
+        ids, batches = self.plan_batches(texts, max_length, batch_size, show_progress)
         with torch.inference_mode():
             for batch in tqdm(batches, desc=f"encoding {what}", unit="batch", disable=not show_progress):
                 out[batch] = self._embed([ids[i] for i in batch])

@@ -331,3 +331,27 @@ def merge_lora(model, adapter: str):
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot apply adapter {adapter}: {_first_line(exc)}") from None
     return peft_model.merge_and_unload()
+
+
+def file_fingerprint(path: Path) -> list:
+    """Resolved path, size and mtime: changes when a file is rewritten, without reading it."""
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+#: Files in a model directory that do not change what it computes (model cards, training logs).
+NOTE_SUFFIXES = (".md", ".jsonl", ".txt")
+
+
+def model_fingerprint(model: str) -> dict:
+    """The model name, plus size and mtime of its files when it is a local path or a shipped model
+    (a retrained adapter differs). Used by every cache keyed on a model: pipeline manifests,
+    resumable encoding."""
+    path = SHIPPED_MODELS_DIR / model if model in SHIPPED_MODELS else Path(model)
+    if not path.exists():
+        return {"name": model}
+    # Weights and configs only: editing a model card or a training log must not invalidate an index.
+    files = (
+        [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix not in NOTE_SUFFIXES)
+    )
+    return {"name": model, "files": [file_fingerprint(f) for f in files]}

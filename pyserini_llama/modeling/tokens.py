@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from ..errors import ModelLoadError
 
+#: Default padded-token budget per forward pass (rows x longest row). 8192 = 16 x 512, the
+#: largest batch the encoder's old defaults (batch size 16, 512 tokens) could form, so short
+#: inputs batch as before while a 4096-token document gets a batch of two, not sixteen.
+DEFAULT_MAX_BATCH_TOKENS = 8192
+
 
 def choose_pad_id(tokenizer) -> int:
     """A pad id distinct from EOS: the tokenizer's pad, else unk (as the reference code does), else 0."""
@@ -66,18 +71,6 @@ def encode_with_eos(tokenizer, texts: Sequence[str], max_length: int, special: S
     return [[*special.prefix, *ids, special.eos_id] for ids in encoded]
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
-    """Indices grouped into batches of similar length, longest first, to cut padding.
-
-    Longest first also means an out-of-memory error shows up on the first batch, not the last.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
-
-
 def pad_right(sequences: Sequence[Sequence[int]], pad_id: int):
     """``(input_ids, attention_mask)`` tensors, right-padded with ``pad_id``."""
     import torch
@@ -104,7 +97,8 @@ def token_budget_batches(lengths: Sequence[int], max_tokens: int, max_rows: int 
 
     A fixed row count wastes work on padding when lengths vary and runs out of memory when one
     text is long; a token budget keeps every batch the same cost. A sequence longer than the
-    budget gets a batch of its own.
+    budget gets a batch of its own. Longest first also means an out-of-memory error shows up on
+    the first batch, not the last.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")

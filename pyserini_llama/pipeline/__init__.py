@@ -30,6 +30,10 @@ from typing import Any
 
 from ..errors import PyseriniLlamaError
 
+# Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
+from ..modeling.loading import NOTE_SUFFIXES as NOTES  # noqa: F401
+from ..modeling.loading import file_fingerprint, model_fingerprint
+
 logger = logging.getLogger(__name__)
 
 FIRST_STAGES = ("bm25", "repllama", "hybrid")
@@ -131,27 +135,6 @@ def model_slug(model: str) -> str:
     """A directory-name-safe name for a model: ``castorini/repllama-v1`` -> ``castorini--repllama-v1``."""
     name = Path(model).name if Path(model).exists() else model
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.") or "model"
-
-
-def file_fingerprint(path: Path) -> list:
-    stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-
-
-NOTES = (".md", ".jsonl", ".txt")  # files in a model directory that do not change what it computes
-
-
-def model_fingerprint(model: str) -> dict:
-    """The model name, plus size and mtime of its files when it is a local path or a shipped model
-    (a retrained adapter differs)."""
-    from ..modeling.loading import SHIPPED_MODELS, SHIPPED_MODELS_DIR
-
-    path = SHIPPED_MODELS_DIR / model if model in SHIPPED_MODELS else Path(model)
-    if not path.exists():
-        return {"name": model}
-    # Weights and configs only: editing a model card or a training log must not invalidate an index.
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix not in NOTES)
-    return {"name": model, "files": [file_fingerprint(f) for f in files]}
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
@@ -379,14 +362,22 @@ class Pipeline:
         self._write_run(stage.batch_search(self.queries, c.hits), "bm25")
 
     def _build_repllama(self) -> None:
+        from ..encoders.resumable import discard_work, work_dir_for
         from ..search.multistage import RepLLaMAStage
 
         c = self.config
         index = self.artifacts["repllama"].inputs[0].path
+        work_dir = work_dir_for(self.artifacts["repllama"].path)  # encoded queries: a killed run resumes
         stage = RepLLaMAStage(
-            index, self.encoder, threads=c.threads, batch_size=c.batch_size, remove_query=c.remove_query
+            index,
+            self.encoder,
+            threads=c.threads,
+            batch_size=c.batch_size,
+            remove_query=c.remove_query,
+            work_dir=work_dir,
         )
         self._write_run(stage.batch_search(self.queries, c.hits), "repllama")
+        discard_work(work_dir)
 
     def _build_hybrid(self) -> None:
         from ..search.multistage import fuse_runs

@@ -8,7 +8,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..cli_options import add_model_options, model_options
+from ..cli_options import (
+    add_max_batch_tokens_option,
+    add_model_options,
+    add_segment_options,
+    model_options,
+    segmenter_from_args,
+)
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.rerank")
@@ -23,7 +29,14 @@ EXAMPLE = """example:
     --output runs/run.dl19.bm25.rankllama.trec
 
 The top --depth hits of each query are rescored and sorted; hits below --depth keep their
-first-stage order underneath, with scores below the lowest reranked score."""
+first-stage order underneath, with scores below the lowest reranked score.
+
+Long documents (e.g. castorini/rankllama-v1-7b-lora-doc, up to 4096 tokens): raise --max-length;
+--max-batch-tokens keeps each batch's padded size bounded. FirstP/MaxP baselines:
+  --segment 150,75 --aggregate maxp   each 150-word window (new one every 75 words) is its own
+                                      pair with the query; a document scores as its best window
+  --segment 150 --aggregate firstp    a document scores as its first 150 words only
+The output always holds document ids, each once per query."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reranker", required=True, help="model dir/id, SEQ_CLS LoRA adapter, .gguf or short name")
     parser.add_argument("--reranker-class", choices=sorted(RERANKER_CLASSES), default="rankllama")
     parser.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default: 100)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="most pairs per batch (default: 32)")
+    add_max_batch_tokens_option(parser)
+    add_segment_options(parser)
     parser.add_argument("--max-length", type=int, default=196, help="pair length in tokens (default: 196 = 32 + 164)")
     parser.add_argument("--query-max-length", type=int, default=32, help="query tokens kept (default: 32)")
     parser.add_argument(
@@ -103,20 +118,27 @@ def select_documents(
     return documents
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, queries: Mapping[str, str] | None = None) -> int:
+    """Run the command; ``queries`` (qid -> text) replaces reading ``--topics`` (then only named in messages).
+
+    Pyserini's search commands pass the queries they searched (:mod:`.pyserini_search`), so both
+    stages see the same text however Pyserini read its topics.
+    """
     args = build_parser().parse_args(argv)
-    for flag in ("depth", "batch_size", "max_length", "query_max_length"):
+    for flag in ("depth", "batch_size", "max_batch_tokens", "max_length", "query_max_length"):
         if getattr(args, flag) < 1:
             raise PyseriniLlamaError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.hits is not None and args.hits < 1:
         raise PyseriniLlamaError("--hits must be at least 1")
+    segments = segmenter_from_args(args)
 
     from ..data.corpus import open_document_store
     from ..data.queries import read_queries
     from ..data.runs import read_run, write_trec_run
     from ..rerankers import RERANKER_CLASSES
 
-    queries = read_queries(args.topics, topics_dir=args.topics_dir)
+    if queries is None:
+        queries = read_queries(args.topics, topics_dir=args.topics_dir)
     run = read_run(args.run)
     if not run:
         raise PyseriniLlamaError(f"{args.run}: the run is empty")
@@ -141,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         query_max_length=args.query_max_length,
         max_length=args.max_length,
         batch_size=args.batch_size,
+        max_batch_tokens=args.max_batch_tokens,
         append_eos=args.append_eos,
+        segments=segments,
     )
     started = time.perf_counter()
     reranked = reranker.rerank_run(

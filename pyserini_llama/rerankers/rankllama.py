@@ -20,11 +20,17 @@ it overflowed in fp16), and the card adds none, so ``append_eos=False`` is the d
 v2 makes it a flag (``append_eos_token``): with ``append_eos=True`` the pair is cut to
 ``max_length - 1`` tokens and EOS is appended, for checkpoints trained that way.
 
-Batching only changes speed: pairs are sorted by length, padded on the right with a pad id that
+Batching only changes speed: pairs are sorted by length, grouped into batches of at most
+``batch_size`` rows and ``max_batch_tokens`` padded tokens (a 4096-token pair runs alone or
+nearly so instead of exhausting memory), padded on the right with a pad id that
 is not EOS (``config.pad_token_id`` is set to the same id), scored, and returned in input order.
 The logit is read at each row's last *attended* position, found from the attention mask rather
 than by searching for the pad id, so a real token that happens to equal the pad id (an unknown
 character when pad is unk) cannot shift the read-out.
+
+Segments (``segments=Segmenter(...)``, ``modeling/segments.py``): each document is scored as
+windows of its body, each window its own pair with the query, and the document gets the best
+window's score (MaxP) or the first window's (FirstP). Every scoring entry point honours it.
 """
 
 from __future__ import annotations
@@ -40,7 +46,14 @@ import numpy as np
 from ..errors import ModelLoadError, PyseriniLlamaError
 from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, format_passage, format_query
 from ..modeling.loading import load_backbone
-from ..modeling.tokens import choose_pad_id, last_token_hidden, length_sorted_batches, pad_right
+from ..modeling.segments import Segmenter
+from ..modeling.tokens import (
+    DEFAULT_MAX_BATCH_TOKENS,
+    choose_pad_id,
+    last_token_hidden,
+    pad_right,
+    token_budget_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +138,18 @@ class RankLLaMAReranker:
         query_max_length: int = 32,
         max_length: int = 196,
         batch_size: int = 32,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         append_eos: bool = False,
         query_prefix: str = QUERY_PREFIX,
         document_prefix: str = DOCUMENT_PREFIX,
+        segments: Segmenter | None = None,
     ):
         """``model``: a name :func:`load_backbone` accepts, or an already loaded classifier (then pass
-        the tokenizer object as ``tokenizer``; its ``config.pad_token_id`` is set as loading does)."""
+        the tokenizer object as ``tokenizer``; its ``config.pad_token_id`` is set as loading does).
+
+        ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
+        longest); a pair longer than the budget is scored on its own. ``segments``: score
+        documents as FirstP/MaxP over word windows of their body (None: whole documents)."""
         if isinstance(model, str | os.PathLike):
             name = str(model)
             model, tokenizer = load_backbone(
@@ -156,7 +175,11 @@ class RankLLaMAReranker:
         self.pad_id = int(model.config.pad_token_id)
         self.query_max_length = query_max_length
         self.max_length = max_length
+        if batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError("batch_size and max_batch_tokens must be at least 1")
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.segments = segments
         self.append_eos = append_eos
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
@@ -219,7 +242,21 @@ class RankLLaMAReranker:
         """Like :meth:`score` for (query, document) pairs of any queries: batches mix queries.
 
         ``progress``: an open tqdm bar to advance per batch instead of a new one (used by :meth:`rerank_run`).
+        With ``segments`` set, each pair is scored as its segment pairs and aggregated.
         """
+        if self.segments is not None and pairs:
+            queries = [q for q, _ in pairs]
+            segments, counts = self.segments.expand([d for _, d in pairs])
+            owners = [q for q, n in zip(queries, counts, strict=True) for _ in range(n)]
+            # An outer bar counts documents, not segments: advance it once the whole list is scored.
+            own_bar = show_progress and progress is None
+            scores = self._score_pairs(list(zip(owners, segments, strict=True)), batch_size, own_bar, None)
+            if progress is not None:
+                progress.update(len(pairs))
+            return self.segments.reduce(scores, counts)
+        return self._score_pairs(pairs, batch_size, show_progress, progress)
+
+    def _score_pairs(self, pairs, batch_size, show_progress, progress) -> np.ndarray:
         import torch
         from tqdm.auto import tqdm
 
@@ -230,7 +267,9 @@ class RankLLaMAReranker:
             [format_query(q, self.query_prefix) for q, _ in pairs],
             [document_text(d, self.document_prefix) for _, d in pairs],
         )
-        batches = list(length_sorted_batches([len(s) for s in ids], batch_size or self.batch_size))
+        batches = list(
+            token_budget_batches([len(s) for s in ids], self.max_batch_tokens, max_rows=batch_size or self.batch_size)
+        )
         with (
             torch.inference_mode(),
             tqdm(

@@ -5,7 +5,8 @@ title + newline + text, the original JSON stored as the raw document) with
 ``-storePositions -storeDocvectors -storeRaw``, searched with BM25 k1=0.9, b=0.4 and
 ``--remove-query``. :func:`build_lucene_index` writes any corpus our readers accept as such a
 collection and runs Anserini's indexer in this process, so the published BM25 numbers reproduce
-(SciFact nDCG@10 0.6789) and :class:`LuceneDocumentStore` can give back title and text.
+(SciFact nDCG@10 0.6789) and :class:`~pyserini_llama.data.lucene_store.LuceneDocumentStore` can give back
+title and text.
 
 Indexes are built in ``<index>.partial`` and renamed into place, with a marker file that records the
 corpus it was built from: a complete index for the same corpus is reused, a left-over ``.partial``
@@ -19,13 +20,14 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..bootstrap import import_pyserini
-from ..data.corpus import Document, corpus_files, is_lucene_index, iter_corpus
+from ..data.corpus import corpus_files, iter_corpus
+from ..data.lucene_store import is_lucene_index
 from ..data.queries import read_beir_split, read_queries
 from ..data.runs import Run, sort_hits, write_trec_run
 from ..errors import PyseriniLlamaError, SkippedLines, run_cli
@@ -164,44 +166,6 @@ def bm25_search(
                 run[qid] = sort_hits(found)
             progress.update(len(batch))
     return run
-
-
-def _document_from_raw(docid: str, raw: str | None, contents: str | None) -> Document:
-    """A stored document: our/BEIR JSON (title, text, url), JsonCollection JSON (contents), or plain text."""
-    try:
-        obj = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        obj = None
-    if isinstance(obj, dict) and "text" in obj:
-        url = obj.get("url")
-        return Document(docid, obj.get("text") or "", obj.get("title") or "", url if isinstance(url, str) else None)
-    if isinstance(obj, dict) and isinstance(obj.get("contents"), str):
-        return Document(docid, obj["contents"])
-    return Document(docid, raw or contents or "")
-
-
-class LuceneDocumentStore(Mapping[str, Document]):
-    """Documents of a Lucene index with stored raw text, fetched one at a time by id."""
-
-    def __init__(self, index_dir: str | Path):
-        if not is_lucene_index(index_dir):
-            raise PyseriniLlamaError(f"{index_dir} is not a Lucene index")
-        lucene = import_pyserini("pyserini.search.lucene")
-        self.index_dir = Path(index_dir)
-        self._searcher = lucene.LuceneSearcher(str(index_dir))
-
-    def __getitem__(self, docid: str) -> Document:
-        doc = self._searcher.doc(str(docid))
-        if doc is None:
-            raise KeyError(docid)
-        return _document_from_raw(str(docid), doc.raw(), doc.contents())
-
-    def __len__(self) -> int:
-        return int(self._searcher.num_docs)
-
-    def __iter__(self) -> Iterator[str]:
-        for internal_id in range(len(self)):
-            yield self._searcher.doc(internal_id).docid()
 
 
 EPILOG = """examples:

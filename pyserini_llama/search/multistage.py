@@ -91,7 +91,9 @@ class RepLLaMAStage:
     """RepLLaMA dense retrieval: Pyserini's ``FaissSearcher`` over ``index`` with our query encoder.
 
     ``encoder`` is a loaded :class:`~pyserini_llama.encoders.repllama.RepLLaMAEncoder` or a model
-    name, loaded with ``encoder_options`` (``dtype=``, ``device=``, ``query_max_length=`` ...).
+    name, loaded with ``encoder_options`` (``dtype=``, ``device=``, ``query_max_length=`` ...). With
+    ``work_dir`` the encoded queries are committed there as they are made, so a killed search
+    resumes (``encoders/resumable.py``); the caller removes it once the run is written.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class RepLLaMAStage:
         threads: int = 1,
         batch_size: int | None = None,
         remove_query: bool = False,
+        work_dir: str | os.PathLike | None = None,
         **encoder_options,
     ):
         from ..encoders.repllama import RepLLaMAEncoder
@@ -113,6 +116,7 @@ class RepLLaMAStage:
             raise TypeError(f"encoder options {sorted(encoder_options)} only apply when encoder is a model name")
         self.index, self.encoder = str(index), encoder
         self.threads, self.batch_size, self.remove_query = threads, batch_size, remove_query
+        self.work_dir = work_dir
         self.searcher = open_faiss_searcher(self.index, encoder)
 
     def batch_search(self, queries: Mapping[str, str], k: int) -> Run:
@@ -126,6 +130,7 @@ class RepLLaMAStage:
             threads=self.threads,
             batch_size=self.batch_size,
             remove_query=self.remove_query,
+            work_dir=self.work_dir,
         )
 
     def __repr__(self) -> str:

@@ -1,12 +1,20 @@
-"""Dense retrieval with RepLLaMA over a Pyserini FAISS index."""
+"""Dense retrieval with RepLLaMA over a Pyserini FAISS index.
+
+An index written with ``encode ... --segment W,S --aggregate maxp`` holds one vector per
+segment (ids ``DOCID#segN``, described by ``segments.json``): :func:`dense_search` then ranks
+documents by their best segment, each once, fetching more segment hits until ``hits`` distinct
+documents are found.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 
 from ...bootstrap import import_pyserini
 from ...encoders.repllama import RepLLaMAEncoder
+from ...encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,9 @@ def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):
         if not (Path(index) / "index").is_file() or not (Path(index) / "docid").is_file():
             raise PyseriniLlamaError(f"{index}: not a Pyserini FAISS index (needs the files 'index' and 'docid')")
         searcher = faiss_module.FaissSearcher(str(index), query_encoder)
+        from ...modeling.segments import read_manifest
+
+        searcher.pyserini_llama_segments = read_manifest(index)
     else:
         try:
             searcher = faiss_module.FaissSearcher.from_prebuilt_index(index, query_encoder)
@@ -51,17 +62,74 @@ def dense_search(
     threads: int = 1,
     batch_size: int | None = None,
     remove_query: bool = False,
+    work_dir: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    commit_seconds: float = DEFAULT_COMMIT_SECONDS,
 ) -> Run:
-    """Encode all queries (length-sorted batches) and search them in one FAISS call."""
+    """Encode all queries (length-sorted batches within chunks of ``chunk_size``) and search them
+    in one FAISS call.
+
+    With ``work_dir`` the encoded queries are committed there as they are made (query encoding is
+    the cost of a search; ``encoders/resumable.py``) and a rerun reuses them; the caller removes it
+    (``discard_work``) once the run is written. Over a MaxP segment index (see the module
+    docstring) the run holds document ids, each once.
+    """
     qids = list(queries)
-    vectors = encoder.encode_queries([queries[q] for q in qids], batch_size=batch_size, show_progress=True)
+    vectors = encode_resumable(
+        encoder,
+        encoder.format_queries([queries[q] for q in qids]),
+        encoder.query_max_length,
+        work_dir,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        commit_seconds=commit_seconds,
+        what="queries",
+    )
     k = hits + 1 if remove_query else hits
-    results = _batch_search_keeping_torch_threads(searcher, vectors, qids, k, threads)
+    manifest = getattr(searcher, "pyserini_llama_segments", None)
+    if manifest and manifest.get("aggregate") == "maxp":
+        found_by_qid = _search_segments(searcher, vectors, qids, k, threads, manifest)
+    else:
+        results = _batch_search_keeping_torch_threads(searcher, vectors, qids, k, threads)
+        found_by_qid = {qid: [(h.docid, float(h.score)) for h in results[qid]] for qid in qids}
     run: Run = {}
     for qid in qids:
-        found = [(h.docid, float(h.score)) for h in results[qid] if not (remove_query and h.docid == qid)]
+        found = [(docid, score) for docid, score in found_by_qid[qid] if not (remove_query and docid == qid)]
         run[qid] = found[:hits]
     return run
+
+
+def _search_segments(searcher, vectors, qids: list[str], k: int, threads: int, manifest: dict) -> Run:
+    """Best-first documents (MaxP) from segment hits: ``k`` distinct documents per query if the index has them.
+
+    Fetching ``k x (most segments of any document)`` segment hits would always suffice but can
+    be huge; instead start at about twice the average segments per document and widen only for
+    the queries still short of ``k`` documents, up to that bound (or the whole index).
+    """
+    import math
+
+    from ...modeling.segments import collapse_hits
+
+    total = int(searcher.num_docs)
+    bound = min(total, k * max(1, int(manifest.get("max_segments") or total)))
+    per_doc = manifest.get("vectors", total) / max(1, manifest.get("documents", 1))
+    depth = min(bound, max(k, math.ceil(2 * k * per_doc)))
+    rows = dict(zip(qids, range(len(qids)), strict=True))
+    out: Run = {}
+    pending = list(qids)
+    while pending:
+        results = _batch_search_keeping_torch_threads(
+            searcher, vectors[[rows[q] for q in pending]], pending, depth, threads
+        )
+        short = []
+        for qid in pending:
+            out[qid] = collapse_hits([(h.docid, float(h.score)) for h in results[qid]])
+            if len(out[qid]) < k and depth < bound:
+                short.append(qid)
+        if short:
+            logger.debug("%d queries found < %d documents in %d segment hits; widening", len(short), k, depth)
+        pending, depth = short, min(bound, depth * 4)
+    return out
 
 
 def _batch_search_keeping_torch_threads(searcher, vectors, qids: list[str], k: int, threads: int):
@@ -70,6 +138,10 @@ def _batch_search_keeping_torch_threads(searcher, vectors, qids: list[str], k: i
     dense retrieval in one pipeline) would run on ``threads`` cores, by default one."""
     import torch
 
+    from ...indexing.faiss_types import fit_search_depth
+
+    explicit = getattr(searcher, "pyserini_llama_explicit_ef_search", False)
+    fit_search_depth(searcher.index, k, explicit_ef_search=explicit)  # HNSW returns at most ~efSearch hits
     torch_threads = torch.get_num_threads()
     try:
         return searcher.batch_search(vectors, qids, k=k, threads=threads)

@@ -7,7 +7,7 @@ import logging
 import runpy
 import sys
 
-from ...cli_options import add_model_options, model_options
+from ...cli_options import add_model_options, add_resume_options, check_resume_options, model_options
 from ...errors import run_cli
 
 logger = logging.getLogger("pyserini_llama.search.faiss")
@@ -19,8 +19,13 @@ EXAMPLE = """example:
     --encoder castorini/repllama-v1-7b-lora-passage --encoder-class repllama \\
     --output runs/run.scifact.repllama.trec --hits 1000 --batch-size 16 --device cuda --dtype bfloat16
 
+Approximate indexes (encode --index-type hnsw|ivfpq|...): --ef-search N (HNSW), --nprobe N (IVF);
+--device cuda also moves the index to the GPUs when faiss-gpu is installed (--faiss-device cpu|cuda).
+
 --topics: a Pyserini topic name (resolved offline from --topics-dir or $PYSERINI_LLAMA_TOPICS_DIR),
-a TSV file (qid<TAB>query) or a BEIR queries.jsonl. Any other --encoder-class is handed to
+a TSV file (qid<TAB>query) or a BEIR queries.jsonl. Encoded queries are committed to OUTPUT.partial/
+as they are made (--chunk-size, --commit-seconds): rerun a killed search with the same command and it
+resumes, writing the same run byte for byte. Any other --encoder-class is handed to
 `python -m pyserini.search.faiss` unchanged."""
 
 
@@ -41,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hits", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=16, help="queries per encoder batch")
     p.add_argument("--threads", type=int, default=1, help="FAISS search threads")
+    add_resume_options(p, "queries")
+    p.add_argument("--ef-search", type=int, default=None, help="HNSW search beam (HNSW indexes only; >= --hits)")
+    p.add_argument("--nprobe", type=int, default=None, help="IVF lists probed per query (IVF indexes only)")
+    p.add_argument(
+        "--faiss-device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where FAISS searches: auto = the GPUs when --device cuda and faiss-gpu is installed, else CPU",
+    )
     p.add_argument("--max-length", type=int, default=512, help="query max length in tokens, EOS included")
     p.add_argument("--query-prefix", default=None, help='query prefix (default "query: ")')
     p.add_argument("--dimension", type=int, default=None, help="Matryoshka prefix length (must match the index)")
@@ -60,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = ["pyserini.search.faiss", *argv]
         runpy.run_module("pyserini.search.faiss", run_name="__main__", alter_sys=True)
         return 0
+    check_resume_options(args)
 
     from ...data.queries import read_queries
     from ...data.runs import write_trec_run
     from ...encoders.repllama import RepLLaMAEncoder
+    from ...encoders.resumable import discard_work, work_dir_for
+    from ...indexing.faiss_types import prepare_for_search
     from . import dense_search, open_faiss_searcher
 
     queries = read_queries(args.topics, topics_dir=args.topics_dir, skip_bad_lines=args.skip_bad_lines)
@@ -77,8 +94,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.query_prefix is not None:
         encoder.query_prefix = args.query_prefix
     searcher = open_faiss_searcher(args.index, encoder)
-    run = dense_search(searcher, encoder, queries, hits=args.hits, threads=args.threads, remove_query=args.remove_query)
+    searcher.index = prepare_for_search(
+        searcher.index,
+        ef_search=args.ef_search,
+        nprobe=args.nprobe,
+        faiss_device=args.faiss_device,
+        model_device=args.device,
+    )
+    searcher.pyserini_llama_explicit_ef_search = args.ef_search is not None
+    work_dir = work_dir_for(args.output)  # encoded queries, committed as they are made; a rerun resumes
+    run = dense_search(
+        searcher,
+        encoder,
+        queries,
+        hits=args.hits,
+        threads=args.threads,
+        remove_query=args.remove_query,
+        work_dir=work_dir,
+        chunk_size=args.chunk_size,
+        commit_seconds=args.commit_seconds,
+    )
     write_trec_run(run, args.output, tag="pyserini-llama-repllama", hits=args.hits, output_format=args.output_format)
+    discard_work(work_dir)
     logger.info("wrote %d queries to %s", len(run), args.output)
     return 0
 
