@@ -9,43 +9,18 @@ Prints passages/s of each, the speed ratio, and the largest embedding difference
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_common import SCIFACT, model_card_embeddings, tiny_encoder
 
 from pyserini_llama.data.corpus import iter_corpus
 from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "beir" / "scifact" / "corpus.jsonl"
-
-
-def model_card_embeddings(encoder: RepLLaMAEncoder, passages: list[Passage], max_length: int) -> np.ndarray:
-    """The card's loop: one text at a time, ``tokenizer(text)`` + EOS, ``last_hidden_state[0][-1]``, normalise.
-
-    (The card writes ``</s>`` into the text; for tokenizers whose EOS is not ``</s>`` the id is appended.)
-    Texts are cut to the same token budget as the batched encoder so both see identical tokens.
-    """
-    model, tokenizer = encoder.model, encoder.tokenizer
-    out = []
-    with torch.inference_mode():
-        for p in passages:
-            ids = tokenizer(f"passage: {p.title} {p.text}")["input_ids"]
-            ids = torch.tensor([[*ids[: max_length - 1], tokenizer.eos_token_id]])
-            hidden = model(input_ids=ids).last_hidden_state[0][-1]
-            out.append(torch.nn.functional.normalize(hidden, p=2, dim=0).numpy())
-    return np.stack(out)
-
-
-def tiny_model(directory: Path) -> str:
-    sys.path.insert(0, str(REPO / "tests"))
-    from tiny_models import build_tiny_llama
-
-    return str(build_tiny_llama(directory, hidden_size=256, intermediate_size=512, num_hidden_layers=4))
+DEFAULT_CORPUS = SCIFACT / "corpus.jsonl"
 
 
 def main() -> None:
@@ -60,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = tiny_model(Path(tmp)) if args.model == "tiny" else args.model
+        model = tiny_encoder(Path(tmp)) if args.model == "tiny" else args.model
         encoder = RepLLaMAEncoder(model, passage_max_length=args.max_length, batch_size=args.batch_size)
         passages = []
         for doc in iter_corpus(args.corpus):

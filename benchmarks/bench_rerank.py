@@ -14,67 +14,12 @@ Pairs are the BM25 top hits of the first DL19 queries in ``run.bm25-top100.trec`
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("PYSERINI_LLAMA_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def tiny_model(workdir: Path) -> str:
-    sys.path.insert(0, str(REPO / "tests"))
-    from tiny_models import build_lora_adapter, build_tiny_llama
-
-    base = build_tiny_llama(workdir / "base")
-    return str(build_lora_adapter(base, workdir / "lora", task="classification"))
-
-
-def dl19_pairs(n: int, per_query: int) -> list[tuple[str, object]]:
-    from pyserini_llama.data.corpus import read_corpus
-    from pyserini_llama.data.queries import read_queries
-    from pyserini_llama.data.runs import read_run
-
-    dl19 = SHARED_DATA / "msmarco-passage" / "dl19"
-    queries = read_queries(dl19 / "queries.jsonl")
-    corpus = read_corpus(dl19 / "corpus.jsonl")
-    pairs = []
-    for qid, hits in read_run(dl19 / "run.bm25-top100.trec").items():
-        pairs += [(queries[qid], corpus[docid]) for docid, _ in hits[:per_query]]
-        if len(pairs) >= n:
-            return pairs[:n]
-    return pairs
-
-
-def card_loop(reranker, pairs, max_length: int) -> np.ndarray:
-    """The model card, pair by pair: ``tokenizer(f'query: {q}', f'document: {title} {text}')``, ``logits[0][0]``.
-
-    The document side is cut to ``max_length`` (``only_second``) so both paths see the same tokens;
-    the card's model has no pad id, so the head reads the last token of each unpadded pair.
-    """
-    import torch
-
-    model, tokenizer = reranker.model, reranker.tokenizer
-    pad_id, model.config.pad_token_id = model.config.pad_token_id, None
-    scores = []
-    try:
-        with torch.inference_mode():
-            for query, doc in pairs:
-                inputs = tokenizer(
-                    f"query: {query}",
-                    f"document: {doc.title} {doc.text}",
-                    return_tensors="pt",
-                    truncation="only_second",
-                    max_length=max_length,
-                ).to(reranker.device)
-                scores.append(model(**inputs).logits[0][0].float().item())
-    finally:
-        model.config.pad_token_id = pad_id
-    return np.array(scores, dtype=np.float32)
+from bench_common import dl19_pairs, model_card_scores, tiny_reranker
 
 
 def main() -> None:
@@ -96,7 +41,7 @@ def main() -> None:
     from pyserini_llama.rerankers import RankLLaMAReranker
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = tiny_model(Path(tmp)) if args.model == "tiny" else args.model
+        model = tiny_reranker(Path(tmp)) if args.model == "tiny" else args.model
         reranker = RankLLaMAReranker(
             model, batch_size=args.batch_size, max_length=args.max_length, device=args.device, dtype=args.dtype
         )
@@ -109,7 +54,7 @@ def main() -> None:
     ]
 
     reranker.score_pairs(pairs[:4])  # warm-up
-    card_loop(reranker, pairs[:4], args.max_length)
+    model_card_scores(reranker, pairs[:4], args.max_length)
 
     def timed(fn):
         started = time.perf_counter()
@@ -123,7 +68,7 @@ def main() -> None:
     for _ in range(args.repeats):
         seconds, batched = timed(lambda: reranker.score_pairs(pairs))
         batched_times.append(seconds)
-        seconds, card = timed(lambda: card_loop(reranker, pairs, args.max_length))
+        seconds, card = timed(lambda: model_card_scores(reranker, pairs, args.max_length))
         card_times.append(seconds)
     batched_s, card_s = min(batched_times), min(card_times)
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import PyseriniLlamaError
-from .modeling.loading import DTYPES
+from .modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--tokenizer", default=None, help="tokenizer name or path (default: the adapter's, else the base model's)"
     )
     parser.add_argument(
-        "--dtype", choices=DTYPES, default=None, help="weights dtype (default float32; bfloat16 on GPU)"
+        "--dtype", type=precision_arg, metavar=PRECISION_METAVAR, default=None, help=f"precision: {PRECISION_HELP}"
     )
     parser.add_argument("--fp16", action="store_true", help="Pyserini's flag: same as --dtype float16")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
@@ -30,7 +30,14 @@ def model_dtype(args: argparse.Namespace) -> str:
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """The keyword arguments every model class takes from :func:`add_model_options` flags."""
+    """The keyword arguments every model class takes from :func:`add_model_options` flags.
+
+    Also sets torch's threads to one per physical core (``$OMP_NUM_THREADS`` if set): every command
+    that calls this is about to run a model, and a library may have lowered them (``modeling/cpu.py``).
+    """
+    from .modeling.cpu import set_torch_threads
+
+    set_torch_threads()
     return {
         "base_model": args.base_model,
         "tokenizer": args.tokenizer,

@@ -228,3 +228,47 @@ def test_lora_vs_full_trains_both_and_resumes(long_beir, tiny_llama, tmp_path, m
     before = dict(model_calls)
     ablate(*argv)
     assert model_calls == before
+
+
+def test_max_queries_and_pool_depth_shrink_the_evaluation_and_are_recorded(long_beir, tiny_lora, tmp_path):
+    """--max-queries keeps the first N judged queries (their qrels written out, so -c averages over them);
+    --pool-depth makes the corpus the run's top N for them, and the recorded commands read those files."""
+    from pyserini_llama.data.corpus import read_corpus
+    from pyserini_llama.data.qrels import read_qrels
+    from pyserini_llama.data.runs import read_run
+    from pyserini_llama.errors import PyseriniLlamaError
+
+    data, run = long_beir
+    out = tmp_path / "pooled"
+    argv = ["length", "--dataset", data, "--retriever", tiny_lora, "--run", run, "--max-queries", 2]
+    argv += ["--pool-depth", 3, "--modes", "first", "--lengths", 24, "--batch-size", 4, "--output-dir", out]
+    ablate(*argv)
+
+    inputs = out / "inputs"
+    assert sorted(read_qrels(inputs / "qrels.txt")) == ["q1", "q2"]  # q3 judged but beyond the first 2
+    first_stage = read_run(run)
+    pool = {d for q in ("q1", "q2") for d, _ in first_stage[q][:3]}
+    assert set(read_corpus(inputs / "corpus.jsonl")) == pool
+    (row,) = outputs_exist(out, "length")
+    dense = read_run(out / "runs" / f"{row['point']}.trec")
+    assert sorted(dense) == ["q1", "q2"] and all({d for d, _ in hits} <= pool for hits in dense.values())
+    assert str(inputs / "corpus.jsonl") in row["command"][0] and str(inputs / "qrels.txt") in row["command"][-1]
+
+    with pytest.raises(PyseriniLlamaError, match="--pool-depth needs --run"):
+        ablate("length", "--dataset", data, "--retriever", tiny_lora, "--pool-depth", 3, "--output-dir", out)
+    with pytest.raises(PyseriniLlamaError, match="deeper than --pool-depth"):
+        ablate(
+            "depth",
+            "--dataset",
+            data,
+            "--reranker",
+            tiny_lora,
+            "--run",
+            run,
+            "--depths",
+            "2,5",
+            "--pool-depth",
+            3,
+            "--output-dir",
+            tmp_path / "d",
+        )

@@ -60,6 +60,15 @@ def common_options() -> argparse.ArgumentParser:
     data.add_argument("--corpus", help="corpus (BEIR corpus.jsonl or Pyserini JSONL); overrides the dataset's")
     data.add_argument("--topics", help="queries file (TSV or BEIR queries.jsonl); overrides the dataset's")
     data.add_argument("--qrels", help="qrels file (TREC or BEIR TSV); overrides the dataset's split")
+    data.add_argument(
+        "--max-queries", type=int, default=None, help="evaluate the first N judged queries only (CPU budgets)"
+    )
+    data.add_argument(
+        "--pool-depth",
+        type=int,
+        default=None,
+        help="corpus = the documents of --run's top N for the evaluated queries (RepLLaMA on a CPU budget)",
+    )
     data.add_argument("--metrics", nargs="+", default=["ndcg@10", "recall@100"], help="first one is plotted")
     run = p.add_argument_group("models and output")
     run.add_argument("--output-dir", required=True, type=Path, help="points, runs, table and plot go here")
@@ -157,7 +166,21 @@ def main(argv: list[str] | None = None) -> int:
         corpus=args.corpus,
         topics=args.topics,
         qrels=args.qrels,
+        max_queries=args.max_queries,
     )
+    if args.pool_depth is not None:
+        from .inputs import restrict_to_pool
+
+        if not args.run:
+            raise PyseriniLlamaError("--pool-depth needs --run: the first-stage run whose top documents form the pool")
+        reranked = {
+            "depth": max(args.depths) if args.sweep == "depth" else 0,
+            "length": args.depth if args.sweep == "length" and args.reranker else 0,
+            "lora-vs-full": args.depth if args.sweep == "lora-vs-full" and args.objective == "rankllama" else 0,
+        }[args.sweep]
+        if reranked > args.pool_depth:
+            raise PyseriniLlamaError(f"rerank depth {reranked} is deeper than --pool-depth {args.pool_depth}")
+        data = restrict_to_pool(data, args.run, args.pool_depth, args.output_dir)
     metrics = tuple(args.metrics)
     if args.sweep == "length":
         from .length import LengthSweep, run_length_sweep

@@ -69,6 +69,14 @@ def to_passage(doc: Document, fields: Sequence[str] = ("title", "text")) -> Pass
     )
 
 
+def passage_texts(
+    encoder: RepLLaMAEncoder, documents: Sequence[Document], fields: Sequence[str] = ("title", "text")
+) -> list[str]:
+    """The exact texts :func:`encode_corpus` embeds for ``documents`` (segments already cut, if any):
+    also what an int8 encoder is calibrated on, so a caller can calibrate on a whole corpus first."""
+    return encoder.format_passages([to_passage(d, fields) for d in documents])
+
+
 def encode_corpus(
     encoder: RepLLaMAEncoder,
     documents: Sequence[Document],
@@ -103,11 +111,10 @@ def encode_corpus(
         )
     if index_options is not None:
         check_options(index_options, len(documents), encoder.dimension)  # a bad --index-type fails before encoding
-    passages = [to_passage(d, fields) for d in documents]
     work_dir = work_dir_for(output_dir) if resume else None
     vectors = encode_resumable(
         encoder,
-        encoder.format_passages(passages),
+        passage_texts(encoder, documents, fields),
         max_length or encoder.passage_max_length,
         work_dir,
         batch_size=batch_size,

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, format_passage, format_query
-from ..modeling.loading import load_backbone
+from ..modeling.precision import load_for_inference
+from ..modeling.quantize import calibration_sample
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
     SpecialTokens,
@@ -85,6 +86,9 @@ class RepLLaMAEncoder:
         """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
         tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights).
 
+        ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
+        (CPU; quantised on the first texts it is given, see :meth:`calibrate`) or auto (measured).
+
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
         longest); a text longer than the budget is embedded on its own.
 
@@ -95,16 +99,31 @@ class RepLLaMAEncoder:
         """
         self._loaded_by_name = isinstance(model, str | os.PathLike)
         self._base_model, self._tokenizer_name = base_model, tokenizer if isinstance(tokenizer, str) else None
+        self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 encoder
         if isinstance(model, str | os.PathLike):
             self.name = str(model)
-            self.model, self.tokenizer = load_backbone(
-                model, "embedding", base_model=base_model, dtype=dtype, device=device or "cpu", tokenizer_name=tokenizer
+            loaded = load_for_inference(
+                self.name,
+                "embedding",
+                precision=dtype,
+                device=device or "cpu",
+                base_model=base_model,
+                tokenizer_name=tokenizer,
             )
+            self.model, self.tokenizer, self.precision, self.int8 = (
+                loaded.model,
+                loaded.tokenizer,
+                loaded.precision,
+                loaded.int8,
+            )
+            if self.int8 is not None and trunk_cache is not None:
+                raise ValueError("int8 and a trunk cache do not combine: the cache holds float states of the trunk")
         else:
             if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
                 raise ValueError("with an already loaded model, pass its tokenizer object as tokenizer=")
             self.name = getattr(model.config, "_name_or_path", "in-memory model")
             self.model, self.tokenizer = model, tokenizer
+            self.precision = str(next(model.parameters()).dtype).removeprefix("torch.")
         self.device = device or str(next(self.model.parameters()).device)
         self.special = SpecialTokens.of(self.tokenizer)
         self.query_max_length = query_max_length
@@ -155,6 +174,7 @@ class RepLLaMAEncoder:
             "max_batch_tokens": self.max_batch_tokens,
             "trunk_split": self.split_forward.split,
             "trunk_cache": None if cache is None else [cache.split, cache.dtype],
+            **({"int8": self.int8.describe()} if self.int8 is not None else {}),
         }
 
     @classmethod
@@ -198,6 +218,19 @@ class RepLLaMAEncoder:
             texts.append(format_passage(p.text, p.title, p.url, self.passage_prefix))
         return texts
 
+    def calibrate(self, texts: Sequence[str], max_length: int) -> None:
+        """Quantise an int8 encoder, calibrated on a sample of ``texts`` (formatted, as :meth:`encode_texts`
+        takes them); a no-op for other precisions and once done.
+
+        Why here and not at load time: SmoothQuant's scales come from real activations of the data being
+        encoded. Every entry point calls this with everything it is about to encode, before any forward
+        pass, so the quantised model is a function of the input alone. To share one quantisation across
+        several calls (corpus shards, then queries), call it first with a corpus-wide sample.
+        """
+        if self.int8 is None or self.int8.done or not texts:
+            return
+        self.int8.calibrate(encode_with_eos(self.tokenizer, calibration_sample(texts), max_length, self.special))
+
     def plan_batches(
         self, texts: Sequence[str], max_length: int, batch_size: int | None = None, show_progress: bool = False
     ) -> tuple[list[list[int]], list[list[int]]]:
@@ -206,6 +239,7 @@ class RepLLaMAEncoder:
         Batches depend only on the texts and the settings, so a caller that embeds them one by one
         (resumable encoding) gets exactly :meth:`encode_texts`' vectors. Fills the trunk cache, if any.
         """
+        self.calibrate(texts, max_length)
         ids = encode_with_eos(self.tokenizer, texts, max_length, self.special)
         batches = list(
             token_budget_batches([len(s) for s in ids], self.max_batch_tokens, max_rows=batch_size or self.batch_size)
@@ -247,6 +281,8 @@ class RepLLaMAEncoder:
     def _embed(self, sequences: list[list[int]]) -> np.ndarray:
         import torch
 
+        if self.int8 is not None and not self.int8.done:  # embed_batch without plan_batches first
+            self.int8.calibrate(calibration_sample(sequences))
         input_ids, attention_mask = pad_right(sequences, self.special.pad_id)
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         hidden = self.split_forward(input_ids, attention_mask)

@@ -10,7 +10,8 @@ Encoding MS MARCO with a 7B model takes GPU-hours; a preempted job must not star
   batches done so far are committed to ``chunk-NNNNNN.partial.npy`` every ``commit_seconds``;
 * the directory is keyed by a fingerprint of everything that decides the vectors (model files,
   dtype, device, lengths, prefixes, batching, chunk size and the exact texts, which covers fields,
-  segmenting, corpus content and shard): a rerun with other settings discards stale chunks.
+  segmenting, corpus content and shard; for int8 the calibration inputs, drawn from the texts the
+  same way every time): a rerun with other settings discards stale chunks.
 
 A process killed at any point and rerun with the same command picks up the finished chunks and
 batches and produces byte-identical vectors. The caller removes ``work_dir`` (:func:`discard_work`)
@@ -146,6 +147,7 @@ def encode_resumable(
         raise ValueError("chunk_size must be at least 1")
     batch_size = batch_size or encoder.batch_size
     n, dim = len(texts), encoder.dimension
+    encoder.calibrate(texts, max_length)  # int8: quantised from these texts, which the fingerprint then records
     identity = encoder.fingerprint()
     if work_dir is not None and identity is None:
         logger.info("model passed in memory: encoding without a resumable work directory")

@@ -237,18 +237,38 @@ def _check_config(config, source: ModelSource) -> None:
         )
 
 
-def _from_pretrained(auto_class, source: ModelSource, **kwargs):
+def _load_config(source: ModelSource, **config_kwargs):
     from transformers import AutoConfig
 
     extra = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-    # Config attributes (num_labels) must go to the config: with config= given, from_pretrained
-    # hands leftover kwargs to the model constructor, which rejects them.
-    config_kwargs = {key: kwargs.pop(key) for key in ("num_labels",) if key in kwargs}
     try:
         config = AutoConfig.from_pretrained(source.path, **extra, **config_kwargs)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the model config of {source.describe()}: {_first_line(exc)}") from None
     _check_config(config, source)
+    return config
+
+
+def model_config(name: str, base_model: str | None = None):
+    """The model's config (for an adapter, its base's), read without loading any weights."""
+    source = resolve_model_source(name, base_model)
+    return _load_config(source.base if source.kind == "peft" else source)
+
+
+#: Attention kernel for inference. torch's scaled_dot_product_attention is transformers 5's default
+#: too; it is named here so that no config or environment can silently switch a CPU run to the eager
+#: Python attention. Gemma-2 is left to transformers: its logit soft-capping needs eager attention.
+ATTENTION = "sdpa"
+EAGER_ATTENTION_MODEL_TYPES = frozenset({"gemma2"})
+
+
+def _from_pretrained(auto_class, source: ModelSource, **kwargs):
+    extra = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    # Config attributes (num_labels) must go to the config: with config= given, from_pretrained
+    # hands leftover kwargs to the model constructor, which rejects them.
+    config = _load_config(source, **{key: kwargs.pop(key) for key in ("num_labels",) if key in kwargs})
+    if config.model_type not in EAGER_ATTENTION_MODEL_TYPES:
+        kwargs.setdefault("attn_implementation", ATTENTION)
     try:
         return auto_class.from_pretrained(source.path, config=config, **extra, **kwargs)
     except (OSError, ValueError) as exc:
@@ -292,8 +312,11 @@ def load_backbone(
     dtype: str = "float32",
     device: str = "cpu",
     tokenizer_name: str | None = None,
+    attn_implementation: str | None = None,
 ):
     """Load ``(model, tokenizer)`` ready for inference, LoRA merged, in ``eval()`` mode.
+
+    ``attn_implementation``: the attention kernel, default :data:`ATTENTION` (``eager`` for comparisons).
 
     Mirrors the model cards: ``PeftConfig`` → base ``from_pretrained`` → ``PeftModel`` →
     ``merge_and_unload``. For classification the model has one label and its
@@ -307,6 +330,8 @@ def load_backbone(
     tokenizer = load_tokenizer(source, tokenizer_name)
     weights = source.base if source.kind == "peft" else source
     kwargs = {"dtype": torch_dtype(dtype)}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     if task == "classification":
         kwargs["num_labels"] = 1
         model = _from_pretrained(AutoModelForSequenceClassification, weights, **kwargs)
@@ -318,7 +343,10 @@ def load_backbone(
         model.config.pad_token_id = choose_pad_id(tokenizer)
     model.to(device)
     model.eval()
-    logger.info("loaded %s as %s (%s, %s)", source.describe(), type(model).__name__, dtype, device)
+    attention = getattr(model.config, "_attn_implementation", None)
+    logger.info(
+        "loaded %s as %s (%s, %s, %s attention)", source.describe(), type(model).__name__, dtype, device, attention
+    )
     return model, tokenizer
 
 

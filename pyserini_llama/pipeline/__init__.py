@@ -212,7 +212,17 @@ class Pipeline:
         self.corpus = corpus_files(config.dataset)[0]
         self._encoder = None
         self._reranker = None
+        self._precisions: dict[str, str] = {}
         self.artifacts = self._plan()
+
+    def precision_of(self, model: str) -> str:
+        """The concrete precision ``model`` runs in (``--dtype auto`` resolved once, by measurement), which
+        is what manifests record: an index made in int8 is not the fp32 one."""
+        if model not in self._precisions:
+            from ..modeling.precision import resolve_precision
+
+            self._precisions[model] = resolve_precision(self.config.precision, device=self.config.device, model=model)
+        return self._precisions[model]
 
     # ------------------------------------------------------------------ plan
     def _plan(self) -> dict[str, Artifact]:
@@ -242,7 +252,7 @@ class Pipeline:
                 {
                     **corpus,
                     "model": model_fingerprint(c.retriever),
-                    "dtype": c.precision,
+                    "dtype": self.precision_of(c.retriever),
                     "passage_max_length": c.passage_max_length,
                     "fields": ["title", "text"],
                     **trunk,
@@ -280,7 +290,7 @@ class Pipeline:
                     **corpus,
                     **queries,
                     "model": model_fingerprint(c.reranker),
-                    "dtype": c.precision,
+                    "dtype": self.precision_of(c.reranker),
                     "depth": c.rerank_depth,
                     "query_max_length": c.reranker_query_max_length,
                     "max_length": c.reranker_max_length,
@@ -299,13 +309,20 @@ class Pipeline:
             c = self.config
             self._encoder = RepLLaMAEncoder(
                 c.retriever,
-                dtype=c.precision,
+                dtype=self.precision_of(c.retriever),
                 device=c.device,
                 query_max_length=c.query_max_length,
                 passage_max_length=c.passage_max_length,
                 batch_size=c.batch_size,
                 trunk_cache=c.trunk_cache,
             )
+            if self._encoder.int8 is not None:
+                # Quantised from the corpus whether or not its index is cached, so queries always meet the same model.
+                from ..data.corpus import iter_corpus
+                from ..encode import passage_texts
+
+                texts = passage_texts(self._encoder, list(iter_corpus(c.dataset)))
+                self._encoder.calibrate(texts, c.passage_max_length)
         return self._encoder
 
     @property
@@ -316,7 +333,7 @@ class Pipeline:
             c = self.config
             self._reranker = RankLLaMAReranker(
                 c.reranker,
-                dtype=c.precision,
+                dtype=self.precision_of(c.reranker),
                 device=c.device,
                 query_max_length=c.reranker_query_max_length,
                 max_length=c.reranker_max_length,

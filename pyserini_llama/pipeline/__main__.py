@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import run_cli
-from ..modeling.loading import DTYPES
+from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 logger = logging.getLogger("pyserini_llama.pipeline")
 
@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="texts per model batch (default: 16)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument(
-        "--dtype", choices=DTYPES, default=None, help="model weights (default: bfloat16 on GPU, else float32)"
+        "--dtype",
+        type=precision_arg,
+        metavar=PRECISION_METAVAR,
+        default=None,
+        help=f"model precision (default: bfloat16 on GPU, else float32): {PRECISION_HELP}",
     )
     p.add_argument("--query-max-length", type=int, default=512, help="RepLLaMA query tokens (default: 512, BEIR)")
     p.add_argument("--passage-max-length", type=int, default=512, help="RepLLaMA passage tokens (default: 512, BEIR)")
@@ -129,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         remove_query=not args.keep_query_hits,
         trunk_cache=args.trunk_cache,
     )
+    from ..modeling.cpu import set_torch_threads
+
+    set_torch_threads()  # one per physical core for the models; --threads is Lucene's and FAISS's
     pipeline = Pipeline(config)  # validates flags and reads queries/qrels before anything slow
     print(pipeline.describe(), flush=True)
     started = time.perf_counter()

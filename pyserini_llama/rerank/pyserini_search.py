@@ -86,7 +86,7 @@ def _positive_int(text: str) -> int:
 
 def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     """The ``--reranker`` option group (all default to None: unset flags keep the rerank command's defaults)."""
-    from ..modeling.loading import DTYPES  # standard library only
+    from ..modeling.precision import PRECISION_METAVAR, precision_arg  # standard library only
 
     group = parser.add_argument_group(GROUP_TITLE, GROUP_DESCRIPTION)
     group.add_argument(
@@ -108,7 +108,12 @@ def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     for flag, help_text in ints.items():
         group.add_argument(flag, type=_positive_int, metavar="N", help=help_text)
     group.add_argument("--rerank-device", metavar="DEVICE", help="cpu, cuda or cuda:N (default: cpu)")
-    group.add_argument("--rerank-dtype", choices=DTYPES, help="weights dtype (default: float32)")
+    group.add_argument(
+        "--rerank-dtype",
+        type=precision_arg,
+        metavar=PRECISION_METAVAR,
+        help="precision (default: float32; int8 and auto as python -m pyserini_llama.rerank --dtype)",
+    )
     group.add_argument("--rerank-base-model", metavar="MODEL", help="base model of a LoRA adapter")
     group.add_argument("--rerank-tokenizer", metavar="NAME", help="tokenizer (default: the adapter's or base model's)")
     group.add_argument("--rerank-append-eos", action="store_true", default=None, help="append EOS to each pair")

@@ -45,7 +45,8 @@ import numpy as np
 
 from ..errors import ModelLoadError, PyseriniLlamaError
 from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, format_passage, format_query
-from ..modeling.loading import load_backbone
+from ..modeling.precision import load_for_inference
+from ..modeling.quantize import calibration_sample
 from ..modeling.segments import Segmenter
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -147,24 +148,31 @@ class RankLLaMAReranker:
         """``model``: a name :func:`load_backbone` accepts, or an already loaded classifier (then pass
         the tokenizer object as ``tokenizer``; its ``config.pad_token_id`` is set as loading does).
 
+        ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
+        (CPU; quantised on the first pairs it is given, see :meth:`calibrate`; the score head stays fp32)
+        or auto (measured).
+
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
         longest); a pair longer than the budget is scored on its own. ``segments``: score
         documents as FirstP/MaxP over word windows of their body (None: whole documents)."""
+        self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 reranker
         if isinstance(model, str | os.PathLike):
             name = str(model)
-            model, tokenizer = load_backbone(
-                model,
+            loaded = load_for_inference(
+                name,
                 "classification",
-                base_model=base_model,
-                dtype=dtype,
+                precision=dtype,
                 device=device or "cpu",
+                base_model=base_model,
                 tokenizer_name=tokenizer,
             )
+            model, tokenizer, self.precision, self.int8 = loaded.model, loaded.tokenizer, loaded.precision, loaded.int8
         else:
             if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
                 raise ValueError("with an already loaded model, pass its tokenizer object as tokenizer=")
             name = getattr(model.config, "_name_or_path", "in-memory model")
             model.config.pad_token_id = choose_pad_id(tokenizer)
+            self.precision = str(next(model.parameters()).dtype).removeprefix("torch.")
         device = device or str(next(model.parameters()).device)
         if not hasattr(model, "score") or not hasattr(model, "base_model"):
             raise ModelLoadError(f"{name}: not a sequence-classification model with a `score` head")
@@ -220,6 +228,27 @@ class RankLLaMAReranker:
         lookup = dict(zip(unique, ids, strict=True))
         return [lookup[text] for text in texts]
 
+    def calibrate(self, pairs: Sequence[tuple[str, Any]]) -> None:
+        """Quantise an int8 reranker, calibrated on a sample of (query, document) ``pairs`` (segment pairs
+        with ``segments``); a no-op for other precisions and once done.
+
+        Every scoring entry point calls this with everything it is about to score before any forward
+        pass (:meth:`rerank_run` with the whole run), so the quantised model depends on the input alone.
+        """
+        if self.int8 is None or self.int8.done or not pairs:
+            return
+        sample = calibration_sample(list(pairs))
+        if self.segments is not None:
+            windows, counts = self.segments.expand([d for _, d in sample])
+            owners = [q for (q, _), n in zip(sample, counts, strict=True) for _ in range(n)]
+            sample = calibration_sample(list(zip(owners, windows, strict=True)))
+        self.int8.calibrate(
+            self.encode_pairs(
+                [format_query(q, self.query_prefix) for q, _ in sample],
+                [document_text(d, self.document_prefix) for _, d in sample],
+            )
+        )
+
     # ----------------------------------------------------------------------------- scoring
     def score(
         self, query: str, documents: Sequence[Any], *, batch_size: int | None = None, show_progress: bool = False
@@ -244,6 +273,7 @@ class RankLLaMAReranker:
         ``progress``: an open tqdm bar to advance per batch instead of a new one (used by :meth:`rerank_run`).
         With ``segments`` set, each pair is scored as its segment pairs and aggregated.
         """
+        self.calibrate(pairs)
         if self.segments is not None and pairs:
             queries = [q for q, _ in pairs]
             segments, counts = self.segments.expand([d for _, d in pairs])
@@ -362,6 +392,7 @@ class RankLLaMAReranker:
                 pairs.append((queries[qid], doc))
                 owners.append((qid, docid))
         scores = np.zeros(len(pairs), dtype=np.float32)
+        self.calibrate(pairs)  # int8: on a sample of the whole run, not of its first chunk
         from tqdm.auto import tqdm
 
         with tqdm(total=len(pairs), desc="reranking", unit="pair", disable=not show_progress) as bar:
