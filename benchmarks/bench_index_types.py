@@ -103,7 +103,7 @@ def real_ndcg10(found: np.ndarray, scores: np.ndarray, docids: list[str], qids: 
         q: [(docids[i], float(s)) for i, s in zip(row, srow, strict=True) if i >= 0]
         for q, row, srow in zip(qids, found, scores, strict=True)
     }
-    return float(evaluate_run(run, read_qrels(qrels), ["ndcg@10"])["ndcg@10"])
+    return float(evaluate_run(read_qrels(qrels), run, ["ndcg@10"], complete=True)["ndcg@10"])
 
 
 def main() -> None:

@@ -46,4 +46,9 @@ timed $PY -m pyserini_llama.ablate lora-vs-full --dataset $D/beir/scifact --spli
   --model smollm2-135m-instruct --train train/scifact.bm25.jsonl --max-steps 60 --per-device-batch-size 8 \
   --group-size 2 --temperature 0.02 --learning-rate 1e-3 --full-learning-rate 1e-5 --passage-max-length 64 \
   --batch-size 32 --output-dir ablations/scifact.lora-vs-full
+# tables (with each point's command), JSON and plots into docs/ablations/<sweep dir>/
+for dir in ablations/*/; do
+  name=$(basename "$dir"); mkdir -p docs/ablations/$name
+  for f in "$dir"length.* "$dir"depth.* "$dir"lora-vs-full.*; do [ -e "$f" ] && cp "$f" docs/ablations/$name/; done
+done
 echo "all sweeps done"

@@ -55,7 +55,8 @@ class Panel:
 
 
 def line_plot(panels: Sequence[Panel], out: str | Path, title: str | None = None) -> Path:
-    """Panels side by side, each series a line with markers, references dashed; written to ``out``."""
+    """Panels side by side, each series a line with markers, references dashed (named in the legend, which
+    stays put on a log axis where a text label drawn at the left limit would not); written to ``out``."""
     fig, axes = new_figure((6 * len(panels), 4.5), ncols=len(panels))
     axes = list(axes) if len(panels) > 1 else [axes]
     for ax, panel in zip(axes, panels, strict=True):
@@ -64,8 +65,7 @@ def line_plot(panels: Sequence[Panel], out: str | Path, title: str | None = None
             if points:
                 ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
         for (label, value), (color, style) in zip(panel.references.items(), _REFERENCE_STYLES, strict=False):
-            ax.axhline(value, linestyle=style, linewidth=1, color=color)
-            ax.text(ax.get_xlim()[0], value, f" {label}", va="bottom", ha="left", color=color, fontsize=8)
+            ax.axhline(value, linestyle=style, linewidth=1, color=color, label=f"{label} ({value:.4f})")
         if panel.log_x:
             ax.set_xscale("log", base=2)
             xs = sorted({x for pts in panel.series.values() for x, _ in pts})
@@ -75,7 +75,7 @@ def line_plot(panels: Sequence[Panel], out: str | Path, title: str | None = None
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
         ax.grid(alpha=0.3)
-        if panel.series:
+        if panel.series or panel.references:
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)

@@ -5,7 +5,8 @@ Training and export know weight dtypes only (``loading.DTYPES``); encoding and r
 * ``int8``: weights int8 per output channel, activations quantised per token at run time, SmoothQuant
   smoothing calibrated on the texts being processed (``quantize.py``; CPU only);
 * ``auto``: the fastest precision measured on this machine among those judged accurate enough
-  (``cpu_speed.py``); bfloat16 on a GPU. ``auto+int8`` also lets it pick int8 before int8 has a verdict.
+  (``cpu_speed.py``); bfloat16 on a GPU. ``auto+int8`` also lets it pick int8 (judged not accurate
+  enough for the default: the caller accepts that).
 
 This module imports only the standard library at module level: Pyserini's search commands import it
 for their ``--rerank-dtype`` option at start-up.
@@ -32,7 +33,7 @@ PRECISION_METAVAR = "{" + ",".join((*INFERENCE_PRECISIONS, AUTO, f"{AUTO}+{INT8}
 PRECISION_HELP = (
     "float32 (default on CPU), bfloat16 (default on GPU), float16, int8 (CPU: SmoothQuant int8, calibrated on "
     "the input), or auto: the fastest precision measured on this machine among those judged as accurate as "
-    "float32 (auto+int8: int8 may be picked before it is judged)"
+    "float32 (auto+int8: int8 may be picked too, accepting its small loss)"
 )
 
 
