@@ -150,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rerank_depth(args: argparse.Namespace) -> int:
+    """How deep the sweep reranks its first stage (0 if it does not): the pool must hold that many."""
+    if args.sweep == "depth":
+        return max(args.depths)
+    reranks = args.reranker if args.sweep == "length" else args.objective == "rankllama"
+    return args.depth if reranks else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from .commands import ModelFlags
@@ -173,11 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.run:
             raise PyseriniLlamaError("--pool-depth needs --run: the first-stage run whose top documents form the pool")
-        reranked = {
-            "depth": max(args.depths) if args.sweep == "depth" else 0,
-            "length": args.depth if args.sweep == "length" and args.reranker else 0,
-            "lora-vs-full": args.depth if args.sweep == "lora-vs-full" and args.objective == "rankllama" else 0,
-        }[args.sweep]
+        reranked = _rerank_depth(args)
         if reranked > args.pool_depth:
             raise PyseriniLlamaError(f"rerank depth {reranked} is deeper than --pool-depth {args.pool_depth}")
         data = restrict_to_pool(data, args.run, args.pool_depth, args.output_dir)

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import write_json_atomic
 from ..data.runs import Run, sort_hits
 from ..errors import PyseriniLlamaError
 from ..modeling.segments import Segmenter
-from ..pipeline import write_json_atomic
 from .commands import ModelFlags, eval_command, rerank_command
 from .evaluation import DEFAULT_METRICS, evaluate, load_reranker, precision
 from .inputs import EvalData, load_first_stage

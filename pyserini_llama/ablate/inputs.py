@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..data.runs import Run
 from ..errors import PyseriniLlamaError
 
@@ -135,10 +136,7 @@ def _write_queries(queries: dict[str, str], path: Path) -> None:
 def _write_if_changed(text: str, path: Path) -> None:
     if path.is_file() and path.read_text() == text:
         return  # unchanged: keep the file (and the commands naming it) as they are
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text_atomic(text, path)
 
 
 def load_first_stage(run_path: str | Path, data: EvalData, output_dir: str | Path) -> tuple[Run, Path, str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..pipeline import write_json_atomic
+from ..atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..pipeline import write_json_atomic
+from ..atomic import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,7 @@ def write_table(
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c), formats.get(c)) for c in columns) + " |")
     md = out_stem.with_suffix(".md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(md)
+    write_text_atomic("\n".join(lines) + "\n", md)
     js = out_stem.with_suffix(".json")
     write_json_atomic({"title": title, "notes": list(notes), "columns": list(columns), "rows": list(rows)}, js)
     logger.info("wrote %s and %s", md, js)

@@ -26,7 +26,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,16 +67,9 @@ def texts_digest(texts: Sequence[str]) -> str:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..atomic import atomic_write
+
+    atomic_write(path, lambda f: np.save(f, array), binary=True, sync=True)
 
 
 def _load(path: Path, rows: int, dim: int) -> np.ndarray | None:

@@ -20,14 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from ..atomic import write_json_atomic
 from ..errors import PyseriniLlamaError
 
 # Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
@@ -135,20 +133,6 @@ def model_slug(model: str) -> str:
     """A directory-name-safe name for a model: ``castorini/repllama-v1`` -> ``castorini--repllama-v1``."""
     name = Path(model).name if Path(model).exists() else model
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.") or "model"
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
