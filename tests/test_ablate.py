@@ -272,3 +272,25 @@ def test_max_queries_and_pool_depth_shrink_the_evaluation_and_are_recorded(long_
             "--output-dir",
             tmp_path / "d",
         )
+
+
+def test_dtype_takes_inference_precisions_for_inference_sweeps_only(long_beir, tiny_rank_lora, tmp_path):
+    """``--dtype int8`` runs a depth sweep in int8 and records it; lora-vs-full, which trains, refuses it in one
+    line before doing anything; an unknown precision is an argparse error."""
+    from pyserini_llama.errors import PyseriniLlamaError
+
+    data, run = long_beir
+    out = tmp_path / "depth-int8"
+    argv = ["depth", "--dataset", data, "--reranker", tiny_rank_lora, "--run", run, "--depths", "2,3"]
+    ablate(
+        *argv, "--max-length", 40, "--query-max-length", 8, "--batch-size", 4, "--output-dir", out, "--dtype", "int8"
+    )
+    rows = outputs_exist(out, "depth")
+    assert all("--dtype int8" in r["command"][0] for r in rows)
+
+    train = tmp_path / "none.jsonl"
+    with pytest.raises(PyseriniLlamaError, match="lora-vs-full trains its models"):
+        ablate("lora-vs-full", "--dataset", data, "--train", train, "--output-dir", tmp_path / "l", "--dtype", "auto")
+    assert not (tmp_path / "l").exists()
+    with pytest.raises(SystemExit):
+        ablate(*argv, "--output-dir", tmp_path / "x", "--dtype", "int4")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import PyseriniLlamaError, run_cli
 from ..modeling.loading import DTYPES
+from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 logger = logging.getLogger("pyserini_llama.ablate")
 
@@ -73,7 +74,14 @@ def common_options() -> argparse.ArgumentParser:
     run = p.add_argument_group("models and output")
     run.add_argument("--output-dir", required=True, type=Path, help="points, runs, table and plot go here")
     run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    run.add_argument("--dtype", choices=DTYPES, default=None, help="default float32 on CPU, bfloat16 on GPU")
+    run.add_argument(
+        "--dtype",
+        type=precision_arg,
+        metavar=PRECISION_METAVAR,
+        default=None,
+        help=f"precision (default float32 on CPU, bfloat16 on GPU): {PRECISION_HELP}; lora-vs-full trains, so "
+        "it takes float32, bfloat16 or float16 only",
+    )
     run.add_argument("--batch-size", type=int, default=16, help="most inputs per forward pass (default: 16)")
     run.add_argument("--max-batch-tokens", type=int, default=None, help="padded-token budget per forward pass")
     return p
@@ -166,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1 or (args.max_batch_tokens is not None and args.max_batch_tokens < 1):
         raise PyseriniLlamaError("--batch-size and --max-batch-tokens must be at least 1")
     dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    if args.sweep == "lora-vs-full" and dtype not in DTYPES:
+        raise PyseriniLlamaError(
+            f"ablate lora-vs-full trains its models, so --dtype {dtype} cannot apply; "
+            f"choose one of {', '.join(DTYPES)} (int8 and auto are inference precisions)"
+        )
     flags = ModelFlags(args.device, dtype, args.batch_size, args.max_batch_tokens)
     data = load_data(
         args.output_dir,

@@ -9,11 +9,10 @@ from checking that it is an integer.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import PyseriniLlamaError
 from ._lines import BadLines, iter_lines
 
@@ -93,23 +92,15 @@ def write_trec_run(
         raise PyseriniLlamaError(f"unknown run format {output_format!r}; choose trec or msmarco")
     if not tag or any(c.isspace() for c in tag):
         raise PyseriniLlamaError(f"run tag {tag!r} must be one word")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for qid, query_hits in run.items():
-                for rank, (docid, score) in enumerate(sort_hits(query_hits)[:hits], start=1):
-                    if not docid or any(c.isspace() for c in docid + qid):
-                        raise PyseriniLlamaError(
-                            f"query {qid!r}, document {docid!r}: ids with spaces cannot be written"
-                        )
-                    if output_format == "msmarco":
-                        f.write(f"{qid}\t{docid}\t{rank}\n")
-                    else:
-                        f.write(f"{qid} Q0 {docid} {rank} {format_score(score)} {tag}\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(f) -> None:
+        for qid, query_hits in run.items():
+            for rank, (docid, score) in enumerate(sort_hits(query_hits)[:hits], start=1):
+                if not docid or any(c.isspace() for c in docid + qid):
+                    raise PyseriniLlamaError(f"query {qid!r}, document {docid!r}: ids with spaces cannot be written")
+                if output_format == "msmarco":
+                    f.write(f"{qid}\t{docid}\t{rank}\n")
+                else:
+                    f.write(f"{qid} Q0 {docid} {rank} {format_score(score)} {tag}\n")
+
+    atomic_write(path, write)

@@ -38,13 +38,12 @@ import json
 import logging
 import os
 import random
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm import tqdm
 
+from ..atomic import atomic_write
 from ..data.corpus import Document
 from ..data.qrels import Qrels
 from ..data.runs import Run
@@ -209,20 +208,15 @@ def mine_examples(
 
 def write_jsonl_atomic(records: Iterable[dict], path: str | os.PathLike) -> int:
     """Write one JSON object per line to a temporary file renamed into place; returns the line count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(f) -> None:
+        nonlocal count
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+
+    atomic_write(path, write)
     return count
 
 
