@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PyseriniLlamaError, run_cli
-from ..modeling.loading import DTYPES
+from ..modeling.loading import DTYPES, default_dtype
 from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 logger = logging.getLogger("pyserini_llama.ablate")
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.batch_size < 1 or (args.max_batch_tokens is not None and args.max_batch_tokens < 1):
         raise PyseriniLlamaError("--batch-size and --max-batch-tokens must be at least 1")
-    dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    dtype = default_dtype(args.device, args.dtype)
     if args.sweep == "lora-vs-full" and dtype not in DTYPES:
         raise PyseriniLlamaError(
             f"ablate lora-vs-full trains its models, so --dtype {dtype} cannot apply; "

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.runs import Run
+from ..modeling.loading import default_dtype
 from ..modeling.segments import Segmenter
 from .commands import ModelFlags, encode_command, eval_command, rerank_command, search_command
 from .inputs import EvalData
@@ -149,7 +150,7 @@ def rerank_point(
 
 def precision(flags: ModelFlags) -> str:
     """The dtype models load in: ``--dtype``, else bfloat16 on GPU and float32 on CPU (as the pipeline)."""
-    return flags.dtype or ("bfloat16" if flags.device.startswith("cuda") else "float32")
+    return default_dtype(flags.device, flags.dtype)
 
 
 def load_encoder(model: str, flags: ModelFlags, query_max_length: int):

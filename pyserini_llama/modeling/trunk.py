@@ -28,13 +28,14 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..errors import PyseriniLlamaError
 
 logger = logging.getLogger(__name__)
@@ -139,8 +140,8 @@ class TrunkCache:
         meta = {"split": split, "dtype": dtype, "hidden_size": self.hidden_size, "layers": len(decoder.layers)}
         meta_file = self.directory / META_FILE
         if not meta_file.is_file():
-            _atomic_write(meta_file, lambda f: f.write(json.dumps(meta, indent=2).encode()))
-        for stale in self.directory.glob(".tmp-*"):  # left by a kill; a day old, so no live writer owns it
+            atomic_write(meta_file, lambda f: f.write(json.dumps(meta, indent=2).encode()), binary=True, sync=True)
+        for stale in self.directory.glob(".*.tmp"):  # left by a kill; a day old, so no live writer owns it
             with contextlib.suppress(OSError):
                 if time.time() - stale.stat().st_mtime > 86400:
                     stale.unlink()
@@ -197,9 +198,11 @@ class TrunkCache:
                 f"trunk states overflow {self.dtype} (the model has activations beyond its range); use dtype float32"
             )
         name = f"shard-{uuid.uuid4().hex}"
-        _atomic_write(self.directory / f"{name}.npy", lambda f: np.save(f, block))
+        atomic_write(self.directory / f"{name}.npy", lambda f: np.save(f, block), binary=True, sync=True)
         index = {"keys": keys, "offsets": offsets, "lengths": lengths}
-        _atomic_write(self.directory / f"{name}.json", lambda f: f.write(json.dumps(index).encode()))
+        atomic_write(
+            self.directory / f"{name}.json", lambda f: f.write(json.dumps(index).encode()), binary=True, sync=True
+        )
         self._load_shard(self.directory / f"{name}.json")
 
     # ------------------------------------------------------------------------------ computing
@@ -326,13 +329,3 @@ def split_forward(
         cache = TrunkCache(cache_dir, decoder_of(model), split, dtype)
         logger.info("trunk cache %s: %d sequences stored", cache.directory, len(cache))
     return SplitForward(model, split, cache, pad_id)
-
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    """Write through a uniquely named temporary file (several processes may share a cache) and rename."""
-    temporary = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    with open(temporary, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)

@@ -30,7 +30,7 @@ from ..errors import PyseriniLlamaError
 
 # Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
 from ..modeling.loading import NOTE_SUFFIXES as NOTES  # noqa: F401
-from ..modeling.loading import file_fingerprint, model_fingerprint
+from ..modeling.loading import default_dtype, file_fingerprint, model_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class PipelineConfig:
 
     @property
     def precision(self) -> str:
-        return self.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+        return default_dtype(self.device, self.dtype)
 
 
 def resolve_stages(config: PipelineConfig) -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 from ..errors import PyseriniLlamaError
-from ..modeling.loading import DTYPES
+from ..modeling.loading import DTYPES, default_dtype
 
 Objective = Literal["repllama", "rankllama"]
 OBJECTIVES = ("repllama", "rankllama")
@@ -176,7 +176,7 @@ class TrainingArguments:
         on_cuda = self.device.startswith("cuda")
         if not on_cuda and self.device != "cpu":
             fail(f"--device must be cpu, cuda or cuda:N, not {self.device!r}")
-        self.dtype = self.dtype or ("bfloat16" if on_cuda else "float32")
+        self.dtype = default_dtype(self.device, self.dtype)
         if self.dtype not in DTYPES:
             fail(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.dtype == "float16" and not on_cuda:
