@@ -1,0 +1,30 @@
+#!/bin/bash
+# Evaluate one RepLLaMA model (adapter dir or shipped name) at passage length LEN:
+#   SciFact test dense full retrieval (pipeline, trunk cache when the model is top-K),
+#   DL19 and MS MARCO dev100: RepLLaMA over BM25's top-20 pool (ablate length --pool-depth 20).
+# Needs runs/msmarco-dev100/{queries.jsonl,qrels.tsv,run.bm25.trec}: the first 100 train-subset dev queries, their
+# qrels and their BM25 top 100 (commands in docs/RESULTS.md, "RankLLaMA retrained").
+# usage: benchmarks/eval_repllama_checkpoint.sh MODEL NAME LEN [skip-scifact]
+set -e
+cd "$(dirname "$0")/.."
+MODEL=$1; NAME=$2; LEN=${3:-64}
+OUT=runs/abl/$NAME  # runs/ is scratch (gitignored)
+mkdir -p $OUT
+if [ "$4" != "skip-scifact" ]; then
+  echo "== scifact $(date)"
+  ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/scifact --split test \
+    --output-dir $OUT/scifact --stages repllama --retriever $MODEL --query-max-length 32 --passage-max-length $LEN \
+    --batch-size 32 --trunk-cache cache/trunk
+  cat $OUT/scifact/metrics.json
+fi
+echo "== dl19 $(date)"
+D=../shared/data/msmarco-passage/dl19
+${PYTHON:-python} -m pyserini_llama.ablate length --corpus $D/corpus.jsonl --topics $D/queries.jsonl \
+  --qrels $D/qrels.txt --run $D/run.bm25-top100.trec --pool-depth 20 --retriever $MODEL --lengths $LEN --modes first \
+  --query-max-length 32 --batch-size 32 --metrics ndcg@10 mrr@10 --output-dir $OUT/dl19.pool20
+echo "== msmarco dev100 $(date)"
+M=runs/msmarco-dev100
+${PYTHON:-python} -m pyserini_llama.ablate length --corpus ../shared/data/msmarco-passage/train-subset/corpus.jsonl \
+  --topics $M/queries.jsonl --qrels $M/qrels.tsv --run $M/run.bm25.trec --pool-depth 20 --retriever $MODEL --lengths $LEN \
+  --modes first --query-max-length 32 --batch-size 32 --metrics mrr@10 ndcg@10 --output-dir $OUT/dev100.pool20
+echo "== done $(date)"
