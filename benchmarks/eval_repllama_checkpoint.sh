@@ -17,14 +17,15 @@ if [ "$4" != "skip-scifact" ]; then
     --batch-size 32 --trunk-cache cache/trunk
   cat $OUT/scifact/metrics.json
 fi
-echo "== dl19 $(date)"
+# RepLLaMA over BM25's top-20 pool: ablate length restricts the corpus to the pool's documents.
+pool20() {  # NAME CORPUS TOPICS QRELS BM25_RUN
+  echo "== $1 $(date)"
+  ${PYTHON:-python} -m pyserini_llama.ablate length --corpus "$2" --topics "$3" --qrels "$4" --run "$5" \
+    --pool-depth 20 --retriever $MODEL --lengths $LEN --modes first --query-max-length 32 --batch-size 32 \
+    --metrics ndcg@10 mrr@10 --output-dir $OUT/$1.pool20
+}
 D=../shared/data/msmarco-passage/dl19
-${PYTHON:-python} -m pyserini_llama.ablate length --corpus $D/corpus.jsonl --topics $D/queries.jsonl \
-  --qrels $D/qrels.txt --run $D/run.bm25-top100.trec --pool-depth 20 --retriever $MODEL --lengths $LEN --modes first \
-  --query-max-length 32 --batch-size 32 --metrics ndcg@10 mrr@10 --output-dir $OUT/dl19.pool20
-echo "== msmarco dev100 $(date)"
+pool20 dl19 $D/corpus.jsonl $D/queries.jsonl $D/qrels.txt $D/run.bm25-top100.trec
 M=runs/msmarco-dev100
-${PYTHON:-python} -m pyserini_llama.ablate length --corpus ../shared/data/msmarco-passage/train-subset/corpus.jsonl \
-  --topics $M/queries.jsonl --qrels $M/qrels.tsv --run $M/run.bm25.trec --pool-depth 20 --retriever $MODEL --lengths $LEN \
-  --modes first --query-max-length 32 --batch-size 32 --metrics mrr@10 ndcg@10 --output-dir $OUT/dev100.pool20
+pool20 dev100 ../shared/data/msmarco-passage/train-subset/corpus.jsonl $M/queries.jsonl $M/qrels.tsv $M/run.bm25.trec
 echo "== done $(date)"

@@ -7,19 +7,23 @@ the new one, never half of one. A failed write removes its temporary file and ra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+TEMPORARY_SUFFIX = ".tmp"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False, sync: bool = False):
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as f:
             write(f)
@@ -40,3 +44,14 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> None:
 def write_json_atomic(data: Any, path: str | os.PathLike, *, sort_keys: bool = False) -> None:
     """JSON, indented by one, with a final newline."""
     atomic_write(path, lambda f: f.write(json.dumps(data, indent=1, sort_keys=sort_keys) + "\n"))
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, older_than_s: float) -> None:
+    """Delete temporary files a killed writer left in ``directory``, once they are too old to have a live writer.
+
+    For directories several processes write at once (a shared cache), where a fresh temporary may be in use.
+    """
+    for stale in Path(directory).glob(f".*{TEMPORARY_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > older_than_s:
+                stale.unlink()

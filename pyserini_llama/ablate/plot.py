@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,10 +32,7 @@ def save_figure(fig, out: str | Path) -> Path:
 
     out = Path(out)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(out)
+    atomic_write(out, lambda f: fig.savefig(f, dpi=120, format="png"), binary=True)
     plt.close(fig)
     logger.info("wrote %s", out)
     return out

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, remove_stale_temporaries
 from ..errors import PyseriniLlamaError
 
 logger = logging.getLogger(__name__)
@@ -141,10 +141,7 @@ class TrunkCache:
         meta_file = self.directory / META_FILE
         if not meta_file.is_file():
             atomic_write(meta_file, lambda f: f.write(json.dumps(meta, indent=2).encode()), binary=True, sync=True)
-        for stale in self.directory.glob(".*.tmp"):  # left by a kill; a day old, so no live writer owns it
-            with contextlib.suppress(OSError):
-                if time.time() - stale.stat().st_mtime > 86400:
-                    stale.unlink()
+        remove_stale_temporaries(self.directory, older_than_s=86400)  # a day old: no live writer owns it
         self._entries: dict[str, tuple[int, int, int]] = {}  # key -> (shard, offset, length)
         self._shards: list[np.ndarray] = []
         for index_file in sorted(self.directory.glob("shard-*.json")):
