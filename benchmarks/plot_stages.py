@@ -1,7 +1,12 @@
 """nDCG@10 per stage per collection, as grouped bars, from the pipeline's ``metrics.json`` files.
 
+A collection scored outside the pipeline (DL19's given BM25 run and its rerank) is read from its run files and
+qrels with ``--from-runs LABEL QRELS STAGE=RUN ...`` (scored by ``pyserini_llama.eval``, without ``-c``, as the
+DL19 numbers in docs/RESULTS.md are); such groups come after the pipeline's.
+
     python benchmarks/plot_stages.py --out docs/plots/stages.png \\
         SciFact=runs/scifact/metrics.json NFCorpus=runs/nfcorpus/metrics.json \\
+        --from-runs "DL19 (BM25 top 20)" dl19/qrels.txt bm25=dl19/run.bm25-top100.trec rankllama=runs/dl19/run.trec \\
         --reference "SciFact:all-MiniLM-L6-v2=0.6451"
 """
 
@@ -16,7 +21,15 @@ STAGE_ORDER = ("bm25", "repllama", "hybrid", "rankllama")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("collections", nargs="+", help="LABEL=metrics.json (the pipeline's)")
+    parser.add_argument("collections", nargs="*", help="LABEL=metrics.json (the pipeline's)")
+    parser.add_argument(
+        "--from-runs",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="LABEL QRELS STAGE=RUN",
+        help="a collection scored from TREC runs (repeatable)",
+    )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--metric", default="ndcg@10")
     parser.add_argument(
@@ -33,6 +46,18 @@ def main() -> None:
         metrics = json.loads(Path(path).read_text())
         metrics = metrics.get("metrics", metrics)
         collections.append((label, {s: metrics[s][args.metric] for s in STAGE_ORDER if s in metrics}))
+    for label, qrels_path, *stage_runs in args.from_runs:
+        from pyserini_llama.data.qrels import read_qrels
+        from pyserini_llama.data.runs import read_run
+        from pyserini_llama.eval import evaluate_run
+
+        qrels, runs = read_qrels(qrels_path), dict(spec.split("=", 1) for spec in stage_runs)
+        scores = {
+            s: evaluate_run(qrels, read_run(runs[s]), [args.metric])[args.metric] for s in STAGE_ORDER if s in runs
+        }
+        collections.append((label, scores))
+    if not collections:
+        parser.error("give at least one LABEL=metrics.json or --from-runs")
     stages = [s for s in STAGE_ORDER if any(s in m for _, m in collections)]
     width = 0.8 / len(stages)
     fig, ax = new_figure()

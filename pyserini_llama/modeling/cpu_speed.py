@@ -43,7 +43,7 @@ CACHE_FILE = "cpu_speed.json"
 #: True only when the caller allows it: ``--dtype auto+int8``). float32 is the reference.
 PRECISION_VERDICTS: dict[str, bool | None] = {
     "float32": True,
-    # benchmarks/judge_precision.py --mode int8 --fp32-ndcg scifact=0.4897 (2026-12-03, shipped RepLLaMA, q32/p64):
+    # benchmarks/judge_precision.py --mode int8 --fp32-ndcg scifact=0.4897 (2026-12-03, RepLLaMA at its 500-step version, q32/p64):
     # SciFact 0.4897 -> 0.4836 (-0.0061), NFCorpus 0.2411 -> 0.2382 (-0.0029); SciFact moves more than 0.005.
     "int8": False,
     "bfloat16": None,  # not judged; 7-9x slower than fp32 on AVX2-only CPUs anyway
