@@ -46,11 +46,11 @@ def main() -> None:
         metrics = json.loads(Path(path).read_text())
         metrics = metrics.get("metrics", metrics)
         collections.append((label, {s: metrics[s][args.metric] for s in STAGE_ORDER if s in metrics}))
-    for label, qrels_path, *stage_runs in args.from_runs:
-        from pyserini_llama.data.qrels import read_qrels
-        from pyserini_llama.data.runs import read_run
-        from pyserini_llama.eval import evaluate_run
+    from pyserini_llama.data.qrels import read_qrels
+    from pyserini_llama.data.runs import read_run
+    from pyserini_llama.eval import evaluate_run
 
+    for label, qrels_path, *stage_runs in args.from_runs:
         qrels, runs = read_qrels(qrels_path), dict(spec.split("=", 1) for spec in stage_runs)
         scores = {
             s: evaluate_run(qrels, read_run(runs[s]), [args.metric])[args.metric] for s in STAGE_ORDER if s in runs
