@@ -1,6 +1,7 @@
 #!/bin/bash
 # Evaluate one RepLLaMA model (adapter dir or shipped name) at passage length LEN:
-#   SciFact test dense full retrieval (pipeline, trunk cache when the model is top-K),
+#   SciFact test dense full retrieval (pipeline, trunk cache when the model is top-K; the same output and index
+#   directories as benchmarks/eval_repllama_fusion.sh, so running both for one model encodes SciFact once),
 #   DL19 and MS MARCO dev100: RepLLaMA over BM25's top-20 pool (ablate length --pool-depth 20).
 # Needs runs/msmarco-dev100/{queries.jsonl,qrels.tsv,run.bm25.trec}: the first 100 train-subset dev queries, their
 # qrels and their BM25 top 100 (commands in docs/RESULTS.md, "RankLLaMA retrained").
@@ -13,9 +14,10 @@ mkdir -p $OUT
 if [ "$4" != "skip-scifact" ]; then
   echo "== scifact $(date)"
   ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/scifact --split test \
-    --output-dir $OUT/scifact --stages repllama --retriever $MODEL --query-max-length 32 --passage-max-length $LEN \
+    --output-dir $OUT/scifact-test --index-dir $OUT/scifact-indexes --stages repllama --retriever $MODEL \
+    --query-max-length 32 --passage-max-length $LEN \
     --batch-size 32 --trunk-cache cache/trunk
-  cat $OUT/scifact/metrics.json
+  cat $OUT/scifact-test/metrics.json
 fi
 # RepLLaMA over BM25's top-20 pool: ablate length restricts the corpus to the pool's documents.
 pool20() {  # NAME CORPUS TOPICS QRELS BM25_RUN

@@ -10,12 +10,9 @@ OUT=runs/abl/$NAME
 for split in scifact:test scifact:train nfcorpus:test nfcorpus:dev; do
   c=${split%%:*}; s=${split##*:}
   echo "== $c $s $(date)"
-  if [ "$s" != test ] && [ -d $OUT/$c-test ]; then
-    # same corpus: reuse the test split's BM25 and FAISS indexes (their manifests name the corpus and model, not the split)
-    mkdir -p $OUT/$c-$s && cp -rn $OUT/$c-test/index.* $OUT/$c-$s/
-  fi
+  # --index-dir: every split of a corpus shares its BM25 and FAISS indexes (built once)
   ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/$c --split $s \
-    --output-dir $OUT/$c-$s --stages bm25,repllama --retriever $MODEL --query-max-length 32 \
+    --output-dir $OUT/$c-$s --index-dir $OUT/$c-indexes --stages bm25,repllama --retriever $MODEL --query-max-length 32 \
     --passage-max-length 64 --batch-size 32 --trunk-cache cache/trunk
   ${PYTHON:-python} benchmarks/sweep_fusion.py --run-dir $OUT/$c-$s --qrels ../shared/data/beir/$c/qrels/$s.tsv \
     | tee $OUT/$c-$s/fusion.md

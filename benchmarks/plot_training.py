@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--chance", action="append", default=[], help="LABEL=VALUE horizontal line (repeatable)")
     parser.add_argument("--x", choices=("minutes", "steps"), default="minutes")
     parser.add_argument("--vline", action="append", default=[], help="X=LABEL vertical line (repeatable)")
+    parser.add_argument("--legend-loc", default="best", help="matplotlib legend location (default: best)")
     args = parser.parse_args()
 
     from pyserini_llama.ablate.plot import new_figure, save_figure  # shared with the ablation sweeps
@@ -62,7 +63,7 @@ def main() -> None:
     ax.set_ylabel("training loss")
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc=args.legend_loc)
     print(f"wrote {save_figure(fig, args.out)}")
 
 

@@ -188,3 +188,35 @@ def test_full_pipeline_on_tiny_beir_reuses_what_a_new_depth_does_not_change(
     assert (out / "run.bm25.trec").stat().st_mtime_ns == mtimes["run.bm25.trec"]
     hybrid = read_run(out / "run.hybrid.trec")
     assert hybrid == fuse_runs([runs["bm25"], runs["repllama"]], "interpolation", alpha=0.1, k=1000)
+
+
+@pytest.mark.slow
+def test_splits_share_one_index_dir(tiny_beir, tiny_lora, tmp_path, caplog):
+    """Every split of a corpus reads the same indexes: the second split builds its runs, never an index."""
+    import shutil
+
+    dataset = tmp_path / "beir"
+    shutil.copytree(tiny_beir, dataset)
+    shutil.copy(dataset / "qrels" / "test.tsv", dataset / "qrels" / "dev.tsv")
+    shared = tmp_path / "indexes"
+    slug = model_slug(str(tiny_lora))
+
+    def run(split):
+        flags = ["--dataset", str(dataset), "--split", split, "--output-dir", str(tmp_path / split)]
+        flags += ["--index-dir", str(shared), "--stages", "bm25,repllama", "--retriever", str(tiny_lora)]
+        assert main([*flags, "--batch-size", "4"]) == 0
+
+    run("test")
+    indexes = [shared / "index.lucene", shared / f"index.{slug}"]
+    mtimes = [p.stat().st_mtime_ns for p in indexes]
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    run("dev")
+    assert [p.stat().st_mtime_ns for p in indexes] == mtimes
+    assert f"reusing {shared / 'index.lucene'}" in caplog.text and f"reusing {shared / f'index.{slug}'}" in caplog.text
+    for split in ("test", "dev"):
+        assert sorted(p.name for p in (tmp_path / split).glob("index.*")) == []
+        assert (tmp_path / split / "run.repllama.trec").exists()
+    dev = json.loads((tmp_path / "dev" / "metrics.json").read_text())["metrics"]
+    test = json.loads((tmp_path / "test" / "metrics.json").read_text())["metrics"]
+    assert dev == test  # same qrels, same indexes: the same scores

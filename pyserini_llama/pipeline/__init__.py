@@ -1,6 +1,7 @@
 """End-to-end BEIR pipeline: index, retrieve (BM25 / RepLLaMA / hybrid), rerank (RankLLaMA), evaluate.
 
-Everything lands in one output directory::
+Everything lands in one output directory (the indexes in ``--index-dir`` instead, when given, so that
+every split of one corpus shares them)::
 
     index.lucene/            BM25 index (stored documents), built by search.lucene.build_lucene_index
     index.<model-slug>/      flat inner-product FAISS index of the retriever's passage embeddings
@@ -66,6 +67,13 @@ class PipelineConfig:
     b: float = 0.4
     remove_query: bool = True  # Pyserini's BEIR regressions drop hits whose docid equals the qid
     trunk_cache: Path | None = None  # RepLLaMA top-K adapters: frozen-layer states cached here (float16)
+    index_dir: Path | None = None  # None: the indexes live in output_dir; a shared dir serves every split
+
+    @property
+    def index_root(self) -> Path:
+        """Where index.lucene and index.<model-slug> live. Their manifests name the corpus and the model, never
+        the split, so one directory serves train, dev and test runs of the same corpus without a rebuild."""
+        return Path(self.index_dir) if self.index_dir is not None else Path(self.output_dir)
 
     @property
     def precision(self) -> str:
@@ -218,7 +226,7 @@ class Pipeline:
         }
         artifacts: dict[str, Artifact] = {}
         if "bm25" in self.stages:
-            index = Artifact("index.lucene", self.out / "index.lucene", corpus, self._build_lucene)
+            index = Artifact("index.lucene", c.index_root / "index.lucene", corpus, self._build_lucene)
             artifacts["bm25"] = Artifact(
                 "run.bm25",
                 self.out / "run.bm25.trec",
@@ -232,7 +240,7 @@ class Pipeline:
             trunk = {"trunk_cache": "float16"} if c.trunk_cache else {}
             index = Artifact(
                 f"index.{slug}",
-                self.out / f"index.{slug}",
+                c.index_root / f"index.{slug}",
                 {
                     **corpus,
                     "model": model_fingerprint(c.retriever),
@@ -339,7 +347,8 @@ class Pipeline:
     def _build_lucene(self) -> None:
         from ..search.lucene import build_lucene_index
 
-        build_lucene_index(self.config.dataset, self.out / "index.lucene", threads=self.config.threads)
+        index = self.artifacts["bm25"].inputs[0]
+        build_lucene_index(self.config.dataset, index.path, threads=self.config.threads)
 
     def _build_faiss(self) -> None:
         from ..data.corpus import iter_corpus
@@ -359,7 +368,8 @@ class Pipeline:
         from ..search.multistage import BM25Stage
 
         c = self.config
-        stage = BM25Stage(self.out / "index.lucene", k1=c.k1, b=c.b, threads=c.threads, remove_query=c.remove_query)
+        index = self.artifacts["bm25"].inputs[0].path
+        stage = BM25Stage(index, k1=c.k1, b=c.b, threads=c.threads, remove_query=c.remove_query)
         self._write_run(stage.batch_search(self.queries, c.hits), "bm25")
 
     def _build_repllama(self) -> None:

@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="qrels split whose judged queries are searched (default: test)")
     p.add_argument("--output-dir", required=True, type=Path, help="indexes, runs, manifests and metrics.json go here")
     p.add_argument(
+        "--index-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the BM25 and FAISS indexes here instead (share one DIR between the splits of a corpus: "
+        "an index is built once and reused by every split's run)",
+    )
+    p.add_argument(
         "--stages",
         type=stage_list,
         default=None,
@@ -132,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         b=args.b,
         remove_query=not args.keep_query_hits,
         trunk_cache=args.trunk_cache,
+        index_dir=args.index_dir,
     )
     from ..modeling.cpu import set_torch_threads
 
