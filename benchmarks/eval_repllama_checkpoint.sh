@@ -15,8 +15,7 @@ if [ "$4" != "skip-scifact" ]; then
   echo "== scifact $(date)"
   ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/scifact --split test \
     --output-dir $OUT/scifact-test --index-dir $OUT/scifact-indexes --stages repllama --retriever $MODEL \
-    --query-max-length 32 --passage-max-length $LEN \
-    --batch-size 32 --trunk-cache cache/trunk
+    --query-max-length 32 --passage-max-length $LEN --batch-size 32 --trunk-cache cache/trunk
   cat $OUT/scifact-test/metrics.json
 fi
 # RepLLaMA over BM25's top-20 pool: ablate length restricts the corpus to the pool's documents.

@@ -12,8 +12,8 @@ for split in scifact:test scifact:train nfcorpus:test nfcorpus:dev; do
   echo "== $c $s $(date)"
   # --index-dir: every split of a corpus shares its BM25 and FAISS indexes (built once)
   ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/$c --split $s \
-    --output-dir $OUT/$c-$s --index-dir $OUT/$c-indexes --stages bm25,repllama --retriever $MODEL --query-max-length 32 \
-    --passage-max-length 64 --batch-size 32 --trunk-cache cache/trunk
+    --output-dir $OUT/$c-$s --index-dir $OUT/$c-indexes --stages bm25,repllama --retriever $MODEL \
+    --query-max-length 32 --passage-max-length 64 --batch-size 32 --trunk-cache cache/trunk
   ${PYTHON:-python} benchmarks/sweep_fusion.py --run-dir $OUT/$c-$s --qrels ../shared/data/beir/$c/qrels/$s.tsv \
     | tee $OUT/$c-$s/fusion.md
 done
