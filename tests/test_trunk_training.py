@@ -341,14 +341,16 @@ def test_a_run_continues_from_a_saved_adapter_at_its_step(tiny4, train_file, tmp
     straight.save_total_limit = 2
     Trainer(straight).train()
     adapter = tmp_path / "straight" / "checkpoint-2"  # an adapter directory like any shipped one
+    (adapter / "train_log.jsonl").write_text((tmp_path / "straight" / "train_log.jsonl").read_text())  # as exported
     continued = _arguments(tiny4, train_file, tmp_path / "continued", lora_layers=2, max_steps=4,
                            init_adapter=str(adapter), start_step=2)  # fmt: skip
     Trainer(continued).train()
     a = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
     b = [json.loads(line) for line in (tmp_path / "continued" / "train_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in b] == [3, 4]
-    assert b[0]["loss"] == pytest.approx(a[2]["loss"], abs=1e-5)  # same weights, same batch
-    assert [r["lr"] for r in b] == pytest.approx([r["lr"] for r in a[2:]])
+    assert [r["step"] for r in b] == [1, 2, 3, 4]  # the adapter's own records up to step 2, then the new ones
+    assert b[:2] == a[:2]
+    assert b[2]["loss"] == pytest.approx(a[2]["loss"], abs=1e-5)  # same weights, same batch
+    assert [r["lr"] for r in b[2:]] == pytest.approx([r["lr"] for r in a[2:]])
 
     wrong = _arguments(tiny4, train_file, tmp_path / "wrong", lora_layers=1, max_steps=4, init_adapter=str(adapter))
     with pytest.raises(PyseriniLlamaError, match="another LoRA shape \\(layers_to_transform\\)"):
@@ -422,3 +424,38 @@ def test_split_refuses_a_decoder_that_rescales_inputs_embeds():
             whole = model(input_ids=ids, attention_mask=mask).last_hidden_state
             split = SplitForward(model, split=2)(ids, mask)
         torch.testing.assert_close(split[mask.bool()], whole[mask.bool()], rtol=0, atol=1e-5)
+
+
+def test_rankllama_warm_starts_from_a_repllama_adapter(tiny4, train_file, tmp_path):
+    """--warm-start puts a RepLLaMA adapter's LoRA matrices (FEATURE_EXTRACTION keys) into a RankLLaMA
+    run's LoRA layers (SEQ_CLS keys) at step 0; the head is not taken; another LoRA shape is refused."""
+    from safetensors.torch import load_file
+
+    Trainer(_arguments(tiny4, train_file, tmp_path / "rep", lora_layers=2, max_steps=2, learning_rate=5e-2)).train()
+    saved = load_file(tmp_path / "rep" / "adapter_model.safetensors")
+    trained_b = {k: v for k, v in saved.items() if ".lora_B." in k}
+    assert trained_b and all(v.abs().max() > 0 for v in trained_b.values())  # B starts at zero: it trained
+
+    warm = Trainer(_arguments(tiny4, train_file, tmp_path / "rank", "rankllama", lora_layers=2, max_steps=1,
+                              warm_start=str(tmp_path / "rep")))  # fmt: skip
+    warm.warm_start_from(warm.args.warm_start)
+    ours = {n: p for n, p in warm.backbone.named_parameters() if ".lora_" in n}
+    assert len(ours) == len([k for k in saved if ".lora_" in k])
+    for name, param in ours.items():
+        suffix = name[name.index("layers.") :].replace(".default.", ".")
+        (match,) = [v for k, v in saved.items() if k.endswith(suffix)]
+        assert torch.equal(param.detach(), match.to(param.dtype)), name
+    assert warm.step == 0
+
+    rank = warm.train()  # trains from there and saves an ordinary RankLLaMA adapter
+    from pyserini_llama.rerankers.rankllama import RankLLaMAReranker
+
+    assert RankLLaMAReranker(str(rank)).rerank("q", [("a", "x y"), ("b", "z")])
+
+    other = _arguments(
+        tiny4, train_file, tmp_path / "other", "rankllama", lora_layers=1, warm_start=str(tmp_path / "rep")
+    )
+    with pytest.raises(PyseriniLlamaError, match="--warm-start .* another LoRA shape \\(layers_to_transform\\)"):
+        Trainer(other).train()
+    with pytest.raises(PyseriniLlamaError, match="--warm-start starts a new run from another adapter"):
+        _arguments(tiny4, train_file, tmp_path / "x", "rankllama", warm_start="a", init_adapter="b")

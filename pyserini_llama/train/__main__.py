@@ -39,7 +39,8 @@ Training files: Tevatron JSON lines, one query per line:
 RepLLaMAEncoder / RankLLaMAReranker or pass it as --encoder / --reranker. Rerun the same command after
 an interruption to resume from the newest checkpoint-N. To continue a run in a later session from an adapter
 saved without optimizer state (e.g. a committed model), rerun the command with --max-steps raised and
---init-adapter DIR --start-step N (N: the steps that adapter was trained for)."""
+--init-adapter DIR --start-step N (N: the steps that adapter was trained for). To start a reranker from a
+trained retriever's backbone, add --warm-start ADAPTER (e.g. --warm-start repllama-smollm2-135m)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="with --init-adapter: the step that adapter reached; training data and learning-rate schedule "
         "continue from there, so a run split over sessions matches one run (except Adam's moments)",
+    )
+    run.add_argument(
+        "--warm-start",
+        default=None,
+        metavar="DIR",
+        help="start the new LoRA weights from an adapter trained for the other objective (e.g. RankLLaMA from "
+        "repllama-smollm2-135m; same --lora-r/--lora-alpha/--lora-layers/--lora-target-modules); the score head "
+        "still comes from --head-init and training starts at step 0",
     )
     run.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps (default: 500)")
     run.add_argument("--save-total-limit", type=int, default=1, help="checkpoints kept (default: 1, the newest)")

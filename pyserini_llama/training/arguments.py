@@ -8,7 +8,9 @@ Two levers make a CPU training step cheaper without changing what is trained: ``
 (LoRA on the top K decoder layers, PEFT's ``layers_to_transform``; the frozen layers below run
 without autograd) and ``trunk_cache`` (the states leaving those frozen layers, computed once per
 unique text and read back from disk; ``modeling/trunk.py``). ``head_init="probe"`` starts
-RankLLaMA's score head from a linear probe on frozen features (LP-FT) instead of at random.
+RankLLaMA's score head from a linear probe on frozen features (LP-FT) instead of at random, and
+``warm_start`` starts the LoRA weights from an adapter trained for the other objective (RankLLaMA
+from a trained RepLLaMA), so the backbone begins with relevance features instead of none.
 
 Options that only make sense together are checked here; each failure is a one-line
 :class:`TrainingConfigError` naming the flag. LoRA options and ``temperature`` default to
@@ -67,6 +69,7 @@ class TrainingArguments:
     probe_queries: int = 64  # RankLLaMA with head_init probe: groups of the first steps used to fit the head
     init_adapter: str | None = None  # continue from a saved/shipped LoRA adapter (e.g. one committed last session)
     start_step: int = 0  # with init_adapter: the step it reached; data and learning rate continue from there
+    warm_start: str | None = None  # start the LoRA weights from another objective's adapter (RankLLaMA from RepLLaMA)
     temperature: float | None = None  # RepLLaMA only
     learn_temperature: bool = False  # RepLLaMA: train log(1 / temperature) from --temperature (CLIP-style)
     group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
@@ -138,6 +141,11 @@ class TrainingArguments:
                 fail("--init-adapter continues a LoRA adapter; it contradicts --full")
             if self.head_init == "probe":
                 fail("--init-adapter brings its trained score head; --head-init probe would overwrite it")
+        if self.warm_start is not None:
+            if self.full:
+                fail("--warm-start starts the LoRA weights from an adapter; it contradicts --full")
+            if self.init_adapter is not None:
+                fail("--warm-start starts a new run from another adapter; --init-adapter continues one: pick one")
         if self.start_step < 0 or (self.start_step and self.init_adapter is None):
             fail("--start-step N continues the data and schedule of an earlier run: it needs --init-adapter")
         if self.max_steps is not None and self.start_step >= self.max_steps:

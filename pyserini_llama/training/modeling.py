@@ -302,17 +302,23 @@ def save_trained(backbone, tokenizer, directory: str | Path) -> None:
         raise ModelLoadError(f"cannot write the model to {directory}: {exc}") from None
 
 
-def load_trained_weights(backbone, directory: str | Path) -> None:
-    """Put the weights a checkpoint saved with :func:`save_trained` back into ``backbone`` (resumption)."""
+def _read_safetensors(directory: Path, what: str) -> dict[str, torch.Tensor]:
+    """Every tensor of the ``*.safetensors`` files in ``directory`` (a saved checkpoint or adapter)."""
     from safetensors.torch import load_file
 
-    directory = Path(directory)
     files = sorted(directory.glob("*.safetensors"))
     if not files:
-        raise ModelLoadError(f"{directory}: no .safetensors weights in this checkpoint")
+        raise ModelLoadError(f"{directory}: no .safetensors weights in this {what}")
     state: dict[str, torch.Tensor] = {}
     for file in files:
         state.update(load_file(file))
+    return state
+
+
+def load_trained_weights(backbone, directory: str | Path) -> None:
+    """Put the weights a checkpoint saved with :func:`save_trained` back into ``backbone`` (resumption)."""
+    directory = Path(directory)
+    state = _read_safetensors(directory, "checkpoint")
     if hasattr(backbone, "peft_config"):
         from peft import set_peft_model_state_dict
 
@@ -321,3 +327,43 @@ def load_trained_weights(backbone, directory: str | Path) -> None:
             raise ModelLoadError(f"{directory}: adapter weights do not fit the model ({result.unexpected_keys[:3]})")
     else:
         backbone.load_state_dict(state, strict=True)
+
+
+def _lora_key_suffix(key: str) -> str | None:
+    """``layers.24.self_attn.q_proj.lora_A.weight`` for any PEFT LoRA key, whatever model wraps the layers;
+    None for keys that are not LoRA weights (a saved ``score`` head)."""
+    if ".lora_A." not in key and ".lora_B." not in key:
+        return None
+    marker = key.find("layers.")
+    return key[marker:].replace(".default.", ".") if marker >= 0 else None
+
+
+def load_lora_weights(backbone, directory: str | Path) -> None:
+    """Copy the LoRA A/B matrices of the adapter saved in ``directory`` into ``backbone``'s LoRA layers,
+    matched by decoder layer and projection, so an adapter saved under one task type (RepLLaMA's
+    ``FEATURE_EXTRACTION``, keys ``base_model.model.layers.N...``) fits a model of another
+    (RankLLaMA's ``SEQ_CLS``, ``base_model.model.model.layers.N...``). Every LoRA matrix on
+    either side must find its partner with the same shape; anything else (a score head) is ignored.
+    """
+    directory = Path(directory)
+    saved = {
+        suffix: tensor
+        for key, tensor in _read_safetensors(directory, "adapter").items()
+        if (suffix := _lora_key_suffix(key)) is not None
+    }
+    ours = {
+        suffix: param for name, param in backbone.named_parameters() if (suffix := _lora_key_suffix(name)) is not None
+    }
+    missing = sorted(set(ours) - set(saved))
+    extra = sorted(set(saved) - set(ours))
+    if missing or extra:
+        raise ModelLoadError(
+            f"{directory}: its LoRA layers do not match this model's (missing {missing[:2]}, unexpected {extra[:2]})"
+        )
+    with torch.no_grad():
+        for suffix, param in ours.items():
+            if saved[suffix].shape != param.shape:
+                raise ModelLoadError(
+                    f"{directory}: {suffix} has shape {tuple(saved[suffix].shape)}, this model {tuple(param.shape)}"
+                )
+            param.copy_(saved[suffix].to(param.dtype))

@@ -44,6 +44,7 @@ from .modeling import (
     build_train_model,
     fit_score_head,
     hf_model,
+    load_lora_weights,
     load_trainable,
     load_trained_weights,
     save_trained,
@@ -299,6 +300,8 @@ class Trainer:
             self.load_checkpoint(checkpoint)
         elif self.args.init_adapter:
             self.start_from_adapter(self.args.init_adapter, self.args.start_step)
+        elif self.args.warm_start:
+            self.warm_start_from(self.args.warm_start)
         self.fill_trunk_cache()
         if checkpoint is None and self.args.head_init == "probe":
             self.probe_head()
@@ -426,6 +429,26 @@ class Trainer:
         for _, path in found[: -self.args.save_total_limit]:
             shutil.rmtree(path, ignore_errors=True)
 
+    def _saved_adapter(self, adapter: str | Path, flag: str, *, same_task: bool) -> Path:
+        """The directory of ``adapter``, checked to have this run's LoRA shape (else its weights would not fit)."""
+        from ..modeling.loading import read_adapter_config
+
+        found = read_adapter_config(str(adapter))
+        if found is None:
+            raise TrainingConfigError(f"{flag} {adapter}: not a LoRA adapter directory (no adapter_config.json)")
+        path, saved = found
+        ours = self.backbone.peft_config["default"]
+        compared = ("r", "lora_alpha", "layers_to_transform") + (("task_type",) if same_task else ())
+        mismatched = [name for name in compared if _plain(saved.get(name)) != _plain(getattr(ours, name))]
+        if set(saved.get("target_modules") or []) != set(ours.target_modules or []):
+            mismatched.append("target_modules")
+        if mismatched:
+            raise TrainingConfigError(
+                f"{flag} {adapter} has another LoRA shape ({', '.join(mismatched)}); "
+                "pass the --lora-r/--lora-alpha/--lora-layers/--lora-target-modules it was trained with"
+            )
+        return path
+
     def start_from_adapter(self, adapter: str | Path, start_step: int = 0) -> None:
         """Load a saved adapter's weights (and score head) and continue at ``start_step``.
 
@@ -433,27 +456,7 @@ class Trainer:
         stream and schedule exactly; only Adam's moment estimates start afresh (a shipped adapter
         does not carry them). The LoRA shape must match, or the weights would not fit.
         """
-        from ..modeling.loading import read_adapter_config
-
-        found = read_adapter_config(str(adapter))
-        if found is None:
-            raise TrainingConfigError(
-                f"--init-adapter {adapter}: not a LoRA adapter directory (no adapter_config.json)"
-            )
-        path, saved = found
-        ours = self.backbone.peft_config["default"]
-        mismatched = [
-            name
-            for name in ("r", "lora_alpha", "layers_to_transform", "task_type")
-            if _plain(saved.get(name)) != _plain(getattr(ours, name))
-        ]
-        if set(saved.get("target_modules") or []) != set(ours.target_modules or []):
-            mismatched.append("target_modules")
-        if mismatched:
-            raise TrainingConfigError(
-                f"--init-adapter {adapter} has another LoRA shape ({', '.join(mismatched)}); "
-                "pass the --lora-r/--lora-alpha/--lora-layers/--lora-target-modules it was trained with"
-            )
+        path = self._saved_adapter(adapter, "--init-adapter", same_task=True)
         load_trained_weights(self.backbone, path)
         with warnings.catch_warnings():  # stepping the schedule without optimizer steps is the point here
             warnings.simplefilter("ignore", UserWarning)
@@ -462,7 +465,19 @@ class Trainer:
         self.step = start_step
         if self.rank == 0:
             _drop_log_records_after(self.output / LOG_FILE, self.step)
+            _inherit_log_records(path / LOG_FILE, self.output / LOG_FILE, self.step)
         logger.info("starting from adapter %s at step %d of %d", path, start_step, self.total_steps)
+
+    def warm_start_from(self, adapter: str | Path) -> None:
+        """Start the LoRA weights from an adapter trained for the other objective (step 0, fresh schedule).
+
+        A RankLLaMA that starts from a trained RepLLaMA begins with a backbone that already puts
+        relevant texts near their queries; from the base model its loss sits at chance for the first
+        ~160 CPU steps. Only LoRA weights are taken: the score head comes from ``--head-init``.
+        """
+        path = self._saved_adapter(adapter, "--warm-start", same_task=False)
+        load_lora_weights(self.backbone, path)
+        logger.info("LoRA weights warm-started from %s", path)
 
     def _extra_parameters(self) -> dict:
         """Trained parameters outside the backbone (a learned temperature): saved with the trainer state."""
@@ -520,6 +535,15 @@ def _drop_log_records_after(log: Path, step: int) -> None:
     if log.is_file():
         kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         log.write_text("".join(f"{line}\n" for line in kept))
+
+
+def _inherit_log_records(source: Path, log: Path, step: int) -> None:
+    """Start a continued run's log with the earlier run's records up to ``step`` (a shipped adapter keeps its
+    log beside it), so the output's ``train_log.jsonl`` is the whole run's curve, not only the new part."""
+    if not source.is_file() or (log.is_file() and log.read_text().strip()):
+        return
+    kept = [line for line in source.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    log.write_text("".join(f"{line}\n" for line in kept))
 
 
 def _plain(value):
