@@ -209,6 +209,9 @@ def test_splits_share_one_index_dir(tiny_beir, tiny_lora, tmp_path, caplog):
     run("test")
     indexes = [shared / "index.lucene", shared / f"index.{slug}"]
     mtimes = [p.stat().st_mtime_ns for p in indexes]
+    # A reinstalled model or a re-synced corpus: same bytes, new mtimes. Nothing may be rebuilt for that.
+    for file in [dataset / "corpus.jsonl", *(p for p in tiny_lora.iterdir() if p.is_file())]:
+        file.write_bytes(file.read_bytes())
     caplog.clear()
     caplog.set_level(logging.INFO)
     run("dev")
@@ -220,3 +223,19 @@ def test_splits_share_one_index_dir(tiny_beir, tiny_lora, tmp_path, caplog):
     dev = json.loads((tmp_path / "dev" / "metrics.json").read_text())["metrics"]
     test = json.loads((tmp_path / "test" / "metrics.json").read_text())["metrics"]
     assert dev == test  # same qrels, same indexes: the same scores
+
+
+def test_file_fingerprint_follows_content_not_mtime(tmp_path, monkeypatch):
+    import os
+
+    from pyserini_llama.modeling import loading
+
+    file = tmp_path / "adapter_model.safetensors"
+    file.write_bytes(b"weights")
+    before = loading.file_fingerprint(file)
+    os.utime(file, ns=(1, 1))
+    assert loading.file_fingerprint(file) == before  # touched or re-copied: still the same model
+    file.write_bytes(b"retrained")
+    assert loading.file_fingerprint(file) != before
+    monkeypatch.setattr(loading, "CONTENT_FINGERPRINT_MAX_BYTES", 4)  # too big to read: path, size, mtime
+    assert loading.file_fingerprint(file) == [str(file.resolve()), 9, file.stat().st_mtime_ns]

@@ -16,6 +16,7 @@ Every failure a user can fix is a :class:`ModelLoadError` with one line saying w
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -369,10 +370,23 @@ def merge_lora(model, adapter: str):
     return peft_model.merge_and_unload()
 
 
+#: Files up to this size are fingerprinted by their bytes; larger ones (7B weights, a full MS MARCO corpus) by
+#: path, size and mtime, which needs no read.
+CONTENT_FINGERPRINT_MAX_BYTES = 64 * 2**20
+
+
 def file_fingerprint(path: Path) -> list:
-    """Resolved path, size and mtime: changes when a file is rewritten, without reading it."""
+    """What a cache keyed on ``path`` records: ``["sha256", digest, size]`` for files up to
+    :data:`CONTENT_FINGERPRINT_MAX_BYTES` (a reinstalled shipped adapter or a re-synced corpus has new mtimes
+    but the same bytes, and must not force a re-encode), else ``[resolved path, size, mtime]``."""
     stat = path.stat()
-    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    if stat.st_size > CONTENT_FINGERPRINT_MAX_BYTES:
+        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return ["sha256", digest.hexdigest(), stat.st_size]
 
 
 #: Files in a model directory that do not change what it computes (model cards, training logs).
@@ -380,7 +394,7 @@ NOTE_SUFFIXES = (".md", ".jsonl", ".txt")
 
 
 def model_fingerprint(model: str) -> dict:
-    """The model name, plus size and mtime of its files when it is a local path or a shipped model
+    """The model name, plus the fingerprints of its files when it is a local path or a shipped model
     (a retrained adapter differs). Used by every cache keyed on a model: pipeline manifests,
     resumable encoding."""
     path = SHIPPED_MODELS_DIR / model if model in SHIPPED_MODELS else Path(model)

@@ -31,11 +31,12 @@ from ..data.lucene_store import is_lucene_index
 from ..data.queries import read_beir_split, read_queries
 from ..data.runs import Run, sort_hits, write_trec_run
 from ..errors import PyseriniLlamaError, SkippedLines, run_cli
+from ..modeling.loading import file_fingerprint
 
 logger = logging.getLogger(__name__)
 
 MARKER = "pyserini-llama-index.json"
-MARKER_VERSION = 1
+MARKER_VERSION = 2  # 2: files fingerprinted by content (a re-synced corpus keeps its index)
 _JAVA_WHITESPACE = "".join(map(chr, range(33)))  # what Java's String.trim() removes
 
 
@@ -44,7 +45,7 @@ def _fingerprint(corpus: str | Path) -> dict:
     return {
         "version": MARKER_VERSION,
         "collection": "BeirFlatCollection",
-        "files": [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+        "files": [file_fingerprint(f) for f in files],
     }
 
 
