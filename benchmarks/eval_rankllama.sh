@@ -15,13 +15,11 @@ $PY -m pyserini_llama.rerank --topics $D/queries.jsonl --run $D/run.bm25-top100.
   --reranker $MODEL --query-max-length 32 --max-length 96 --depth 20 --batch-size 32 --output $OUT/dl19.trec
 $PY -m pyserini_llama.eval --qrels $D/qrels.txt --run $OUT/dl19.trec --metrics ndcg@10 mrr@10 --json \
   | tee $OUT/dl19.json
-for job in scifact:0.1 nfcorpus:0.2; do
-  c=${job%%:*}; alpha=${job##*:}
+source benchmarks/first_stage_runs.sh  # first_stage_pipeline: the shipped first stages' flags, spelled once
+for c in scifact nfcorpus; do
   echo "== $c test $(date)"
-  $PY -m pyserini_llama.pipeline --dataset ../shared/data/beir/$c --split test \
-    --output-dir $FIRST/$c-test --index-dir $FIRST/$c-indexes --stages bm25,repllama,hybrid,rankllama \
-    --retriever repllama-smollm2-135m --query-max-length 32 --passage-max-length 64 \
-    --fusion interpolation --alpha $alpha --batch-size 32 --reranker $MODEL --rerank-depth 20 \
+  # the pipeline's --stages takes the last value: the first stages plus rankllama
+  first_stage_pipeline $c test $FIRST --stages bm25,repllama,hybrid,rankllama --reranker $MODEL --rerank-depth 20 \
     --reranker-query-max-length 32 --reranker-max-length 96
   cp $FIRST/$c-test/run.rankllama.trec $OUT/$c.trec
   cp $FIRST/$c-test/metrics.json $OUT/$c.metrics.json

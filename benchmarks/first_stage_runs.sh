@@ -4,17 +4,26 @@
 # share one index directory. The train-split hybrids are what RankLLaMA's negatives are mined from (the stage it
 # will rerank); the test-split hybrids are what it is evaluated on. Resumable (rerun: everything is reused).
 # usage: benchmarks/first_stage_runs.sh [OUT]        (default runs/first-stage; runs/ is scratch)
+# Sourced by eval_rankllama.sh for first_stage_pipeline, so both spell the first stages once (a different flag
+# would not match the manifests and would re-encode the corpus).
+first_stage_pipeline() {  # CORPUS SPLIT OUT [more pipeline flags]: the shipped first stages, reused if built
+  local c=$1 s=$2 out=$3 alpha
+  shift 3
+  case $c in scifact) alpha=0.1 ;; nfcorpus) alpha=0.2 ;; *) echo "no shipped fusion weight for $c" >&2; return 1 ;; esac
+  ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/$c --split $s \
+    --output-dir $out/$c-$s --index-dir $out/$c-indexes --stages bm25,repllama,hybrid \
+    --retriever repllama-smollm2-135m --query-max-length 32 --passage-max-length 64 \
+    --fusion interpolation --alpha $alpha --batch-size 32 "$@"
+}
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 set -e
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/first-stage}
-for job in scifact:0.1:train,test nfcorpus:0.2:train,test,dev; do
-  IFS=: read -r c alpha splits <<<"$job"
-  for s in ${splits//,/ }; do
+for job in scifact:train,test nfcorpus:train,test,dev; do
+  c=${job%%:*}
+  for s in $(tr , ' ' <<<"${job##*:}"); do
     echo "== $c $s $(date)"
-    ${PYTHON:-python} -m pyserini_llama.pipeline --dataset ../shared/data/beir/$c --split $s \
-      --output-dir $OUT/$c-$s --index-dir $OUT/$c-indexes --stages bm25,repllama,hybrid \
-      --retriever repllama-smollm2-135m --query-max-length 32 --passage-max-length 64 \
-      --fusion interpolation --alpha $alpha --batch-size 32
+    first_stage_pipeline $c $s $OUT
   done
 done
 echo "== done $(date)"

@@ -382,11 +382,8 @@ def file_fingerprint(path: Path) -> list:
     stat = path.stat()
     if stat.st_size > CONTENT_FINGERPRINT_MAX_BYTES:
         return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return ["sha256", digest.hexdigest(), stat.st_size]
+        return ["sha256", hashlib.file_digest(f, "sha256").hexdigest(), stat.st_size]
 
 
 #: Files in a model directory that do not change what it computes (model cards, training logs).

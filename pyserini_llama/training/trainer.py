@@ -464,8 +464,7 @@ class Trainer:
                 self.scheduler.step()
         self.step = start_step
         if self.rank == 0:
-            _drop_log_records_after(self.output / LOG_FILE, self.step)
-            _inherit_log_records(path / LOG_FILE, self.output / LOG_FILE, self.step)
+            _log_records_up_to(self.output / LOG_FILE, self.step, inherit_from=path / LOG_FILE)
         logger.info("starting from adapter %s at step %d of %d", path, start_step, self.total_steps)
 
     def warm_start_from(self, adapter: str | Path) -> None:
@@ -507,7 +506,7 @@ class Trainer:
         set_rng_state(torch.load(rng_file, weights_only=False))
         self.step = state["step"]
         if self.rank == 0:
-            _drop_log_records_after(self.output / LOG_FILE, self.step)
+            _log_records_up_to(self.output / LOG_FILE, self.step)
         logger.info("resuming from %s (step %d of %d)", checkpoint, self.step, self.total_steps)
 
     def save_final(self) -> None:
@@ -530,20 +529,19 @@ class Trainer:
         return hf_model(self.backbone)
 
 
-def _drop_log_records_after(log: Path, step: int) -> None:
-    """Forget the log lines of steps that will be redone, so the resumed log reads as one run."""
-    if log.is_file():
-        kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+def _log_records_up_to(log: Path, step: int, inherit_from: Path | None = None) -> None:
+    """Keep the log records of steps up to ``step`` only: later ones will be redone, so a resumed log reads as
+    one run. A log left empty starts with ``inherit_from``'s records up to ``step`` (the log a shipped adapter
+    keeps beside it), so a continued run's ``train_log.jsonl`` is the whole curve, not only the new part."""
+
+    def records(path: Path | None) -> list[str]:
+        if path is None or not path.is_file():
+            return []
+        return [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+
+    kept = records(log) or records(inherit_from)
+    if kept or log.is_file():
         log.write_text("".join(f"{line}\n" for line in kept))
-
-
-def _inherit_log_records(source: Path, log: Path, step: int) -> None:
-    """Start a continued run's log with the earlier run's records up to ``step`` (a shipped adapter keeps its
-    log beside it), so the output's ``train_log.jsonl`` is the whole run's curve, not only the new part."""
-    if not source.is_file() or (log.is_file() and log.read_text().strip()):
-        return
-    kept = [line for line in source.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    log.write_text("".join(f"{line}\n" for line in kept))
 
 
 def _plain(value):
