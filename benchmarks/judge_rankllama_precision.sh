@@ -1,7 +1,8 @@
 #!/bin/bash
 # RankLLaMA's half of the precision judgement (benchmarks/judge_precision.py judges RepLLaMA): rerank each
 # dataset's shipped hybrid top 20 (runs of benchmarks/first_stage_runs.sh FIRST) with the shipped RankLLaMA in
-# each precision named, pairs of 96 tokens, query 32, and print nDCG@10 (-c) of each. A finished rerank is reused.
+# each precision named, pairs of 96 tokens, query 32, and print nDCG@10 (-c) of each. A finished rerank is reused
+# (the rerank command writes its run atomically, so a run file that exists is complete).
 # The float32 reference is the same command with PRECISIONS="float32" (or the pipeline's rankllama stage,
 # benchmarks/eval_rankllama.sh, which scores the same pairs).
 # usage: PRECISIONS="float32 int8" DATASETS="scifact nfcorpus" benchmarks/judge_rankllama_precision.sh [FIRST]
@@ -19,8 +20,7 @@ for c in ${DATASETS:-scifact nfcorpus}; do
     if [ ! -s $run ]; then
       echo "== $c $p $(date)"
       $PY -m pyserini_llama.rerank --topics $B/queries.jsonl --run $FIRST/$c-test/run.hybrid.trec --corpus $B/corpus.jsonl \
-        --reranker $MODEL --query-max-length 32 --max-length 96 --depth 20 --batch-size 32 --dtype $p --output $run.tmp
-      mv $run.tmp $run
+        --reranker $MODEL --query-max-length 32 --max-length 96 --depth 20 --batch-size 32 --dtype $p --output $run
     fi
     printf '%s %s ' $c $p
     $PY -m pyserini_llama.eval --qrels $B/qrels/test.tsv --run $run --metrics ndcg@10 --complete --json
