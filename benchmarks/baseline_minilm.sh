@@ -36,12 +36,23 @@ THREADS=1
 BATCH=32
 MAX_LENGTH=256
 
-# name, dataset dir under $DATA, qrels split, extra search flags
+# name, dataset dir under $DATA, qrels split, extra search flags; SETS="scifact:train nfcorpus:train ..." picks
+# other splits (teacher runs over training queries: docs/TRAINING.md), sharing each collection's index.
 COLLECTIONS=(
     "scifact beir/scifact test --remove-query"
     "nfcorpus beir/nfcorpus test --remove-query"
     "cranfield classic/cranfield test"
 )
+if [[ -n "${SETS:-}" ]]; then
+    declare -A PATHS=([scifact]=beir/scifact [nfcorpus]=beir/nfcorpus [cranfield]=classic/cranfield)
+    COLLECTIONS=()
+    for set in $SETS; do
+        name=${set%%:*}
+        flags=--remove-query
+        [[ $name == cranfield ]] && flags=
+        COLLECTIONS+=("$name ${PATHS[$name]} ${set#*:} $flags")
+    done
+fi
 
 if [[ -z "${MINILM_DIR:-}" ]]; then
     MINILM_DIR=$("$PYTHON" - <<'EOF'

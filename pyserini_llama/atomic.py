@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +44,20 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> None:
 def write_json_atomic(data: Any, path: str | os.PathLike, *, sort_keys: bool = False) -> None:
     """JSON, indented by one, with a final newline."""
     atomic_write(path, lambda f: f.write(json.dumps(data, indent=1, sort_keys=sort_keys) + "\n"))
+
+
+def write_jsonl_atomic(records: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write one JSON object per line to a temporary file renamed into place; returns the line count."""
+    count = 0
+
+    def write(f) -> None:
+        nonlocal count
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+
+    atomic_write(path, write)
+    return count
 
 
 def remove_stale_temporaries(directory: str | os.PathLike, older_than_s: float) -> None:

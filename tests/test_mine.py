@@ -359,3 +359,44 @@ def test_scifact_train_bm25_through_the_cli(shared_data, tmp_path):
         assert not set(negatives) & set(judged)
     assert sum(len(e["negative_passages"]) for e in examples) / len(examples) > 6.9
     assert "queries written: 809 of 809" in result.stdout
+
+
+def test_mining_with_a_teacher_scores_every_passage_and_can_drop_positive_titles(synthetic, tmp_path, capsys):
+    """--teacher RUN:W annotates as python -m pyserini_llama.teacher does; --drop-positive-title blanks positives only."""
+    from pyserini_llama.data.score_fusion import FusedScorer
+
+    root, _, run_a, run_b = synthetic
+    out = tmp_path / "t.jsonl"
+    argv = ["--dataset", str(root), "--output", str(out), "--first-stage", str(root / "run_a.trec"), "--depth", "20",
+            "--negatives", "5", "--teacher", f"{root / 'run_a.trec'}:0.7", "--teacher", f"{root / 'run_b.trec'}:0.3",
+            "--drop-positive-title"]  # fmt: skip
+    assert main(argv) == 0
+    assert "annotated" in capsys.readouterr().out
+    scorer = FusedScorer([run_a, run_b], [0.7, 0.3], "minmax")
+    examples = [json.loads(line) for line in out.read_text().splitlines()]
+    assert examples
+    for e in examples:
+        for p in e["positive_passages"]:
+            assert p["title"] == "" and p["score"] == pytest.approx(scorer.score(e["query_id"], p["docid"]))
+        for p in e["negative_passages"]:
+            assert p["title"].startswith("title ") and p["score"] == pytest.approx(
+                scorer.score(e["query_id"], p["docid"])
+            )
+
+
+def test_pseudo_queries_are_titles_judged_relevant_to_their_document(tmp_path):
+    from pyserini_llama.data.queries import read_beir_split
+    from pyserini_llama.mine.pseudo_queries import main as pseudo_main
+
+    root = tmp_path / "beir"
+    root.mkdir()
+    docs = [("a", "Statins and breast cancer survival", "text a"), ("b", "", "no title"), ("c", "Two words", "c")]
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in docs)
+    )
+    assert pseudo_main(["--dataset", str(root), "--output-dir", str(tmp_path / "pq")]) == 0
+    queries, qrels = read_beir_split(tmp_path / "pq", "pseudo")
+    assert queries == {"pq-a": "Statins and breast cancer survival"}  # untitled and 2-word titles are left out
+    assert qrels == {"pq-a": {"a": 1}}
+    assert read_corpus(tmp_path / "pq")["a"].text == "text a"  # the corpus is linked, not copied
+    assert (tmp_path / "pq" / "corpus.jsonl").is_symlink()

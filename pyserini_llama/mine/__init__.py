@@ -34,16 +34,15 @@ Grade-0 judgements (judged non-relevant) are ordinary candidates: they are good 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from ..atomic import atomic_write
+from ..atomic import write_jsonl_atomic
 from ..data.corpus import Document
 from ..data.qrels import Qrels
 from ..data.runs import Run
@@ -119,8 +118,8 @@ def sample_negatives(candidates: Sequence[str], n: int, seed: int, qid: str) -> 
     return [candidates[i] for i in chosen]
 
 
-def passage(doc: Document) -> dict[str, str]:
-    return {"docid": doc.docid, "title": doc.title, "text": doc.text}
+def passage(doc: Document, title: bool = True) -> dict[str, str]:
+    return {"docid": doc.docid, "title": doc.title if title else "", "text": doc.text}
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,7 @@ class MiningOptions:
     min_negatives: int = 1
     relevance_level: int = 1
     remove_query: bool = True
+    drop_positive_title: bool = False  # pseudo-queries made from titles: the positive without its title
 
     def __post_init__(self):
         if self.depth < 1 or self.min_positives < 1 or self.relevance_level < 1:
@@ -201,23 +201,9 @@ def mine_examples(
         yield {
             "query_id": qid,
             "query": query,
-            "positive_passages": [passage(doc) for doc in positives],
+            "positive_passages": [passage(doc, not o.drop_positive_title) for doc in positives],
             "negative_passages": [passage(documents[d]) for d in chosen],
         }
-
-
-def write_jsonl_atomic(records: Iterable[dict], path: str | os.PathLike) -> int:
-    """Write one JSON object per line to a temporary file renamed into place; returns the line count."""
-    count = 0
-
-    def write(f) -> None:
-        nonlocal count
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-
-    atomic_write(path, write)
-    return count
 
 
 def queries_with_positives(queries: Mapping[str, str], qrels: Qrels, relevance_level: int) -> dict[str, str]:
@@ -240,12 +226,16 @@ def mine_hard_negatives(
     options: MiningOptions = MiningOptions(),
     *,
     stage_names: Sequence[str] | None = None,
+    teacher=None,
+    teacher_stats=None,
+    uncovered_positive: str = "max",
 ) -> MiningStats:
     """Search ``queries`` with every first stage, mine, and write Tevatron JSON lines to ``output``.
 
     ``stages`` are first stages (``BM25Stage``, ``RepLLaMAStage``, ``RunStage`` ... anything with
     ``batch_search(queries, k) -> Run``); only queries with a judgement at the relevance level are
-    searched. ``output`` is replaced only once every example is written, and not at all when no
+    searched. ``teacher`` (a :class:`~pyserini_llama.data.score_fusion.FusedScorer`) adds a teacher
+    ``"score"`` to every passage, as ``python -m pyserini_llama.teacher`` would afterwards. ``output`` is replaced only once every example is written, and not at all when no
     query could be used or no candidate is in the corpus (both raise).
     """
     if not stages:
@@ -259,6 +249,10 @@ def mine_hard_negatives(
         runs.append(stage.batch_search(searched, k))
     stats = MiningStats()
     examples = mine_examples(queries, qrels, runs, documents, options, stats)
+    if teacher is not None:
+        from ..teacher import annotate_example
+
+        examples = (annotate_example(example, teacher, teacher_stats, uncovered_positive) for example in examples)
 
     def checked() -> Iterator[dict]:
         yield from tqdm(examples, total=len(queries), desc="mining", unit="query", disable=len(queries) < 1000)

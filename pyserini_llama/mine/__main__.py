@@ -72,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-negatives", type=int, default=1, help="skip queries with fewer negatives (default: 1)")
     p.add_argument("--relevance-level", type=int, default=1, help="lowest grade that is a positive (default: 1)")
     p.add_argument("--keep-query-hits", action="store_true", help="allow the query's own docid as a negative")
+    p.add_argument(
+        "--drop-positive-title",
+        action="store_true",
+        help="write positives without their title (for title pseudo-queries: python -m pyserini_llama.mine.pseudo_queries)",
+    )
+    p.add_argument(
+        "--teacher",
+        action="append",
+        default=None,
+        metavar="RUN[:WEIGHT]",
+        help="add a teacher score to every passage from these runs, fused (as python -m pyserini_llama.teacher)",
+    )
+    p.add_argument(
+        "--teacher-normalise", choices=("minmax", "zscore"), default="minmax", help="per-query normalisation (minmax)"
+    )
+    p.add_argument(
+        "--uncovered-positive",
+        choices=("max", "floor"),
+        default="max",
+        help="teacher score of a positive no teacher run returned (as python -m pyserini_llama.teacher; default max)",
+    )
     p.add_argument("--index-dir", default=None, help="cache the Lucene/FAISS indexes here (default: a temp dir)")
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
     p.add_argument("--batch-size", type=int, default=16, help="RepLLaMA texts per batch (default: 16)")
@@ -189,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         min_negatives=args.min_negatives,
         relevance_level=args.relevance_level,
         remove_query=not args.keep_query_hits,
+        drop_positive_title=args.drop_positive_title,
     )
     if args.threads < 1 or args.batch_size < 1:
         raise PyseriniLlamaError("--threads and --batch-size must be at least 1")
@@ -197,15 +219,35 @@ def main(argv: list[str] | None = None) -> int:
     if not queries:
         raise PyseriniLlamaError(f"{args.dataset}: no judged query of split {args.split} has text")
     queries_with_positives(queries, qrels, options.relevance_level)  # fail now, not after indexing
+    teacher, teacher_stats = None, None
+    if args.teacher:
+        from ..data.runs import read_run
+        from ..data.score_fusion import FusedScorer, parse_weighted
+        from ..teacher import TeacherStats
+
+        specs = [parse_weighted(spec) for spec in args.teacher]
+        teacher = FusedScorer([read_run(path) for path, _ in specs], [w for _, w in specs], args.teacher_normalise)
+        teacher_stats = TeacherStats()
     corpus = args.corpus or args.dataset
     documents = open_document_store(corpus)
     with tempfile.TemporaryDirectory(prefix="pyserini-llama-mine-") as scratch:
         index_dir = Path(args.index_dir or scratch)
         stages = [open_stage(spec, args, corpus, index_dir) for spec in args.first_stage]
         stats = mine_hard_negatives(
-            queries, qrels, stages, documents, args.output, options, stage_names=args.first_stage
+            queries,
+            qrels,
+            stages,
+            documents,
+            args.output,
+            options,
+            stage_names=args.first_stage,
+            teacher=teacher,
+            teacher_stats=teacher_stats,
+            uncovered_positive=args.uncovered_positive,
         )
     print(stats.summary())
+    if teacher_stats is not None:
+        print(teacher_stats.summary())
     print(f"wrote {args.output} in {time.perf_counter() - started:.1f} s")
     return 0
 
