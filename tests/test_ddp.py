@@ -26,25 +26,29 @@ def write_train_file(path, n_queries=8):
         for i in range(n_queries):
             word = WORDS[i % len(WORDS)]
             negatives = [
-                {"docid": f"n{i}-{j}", "text": f"{WORDS[(i + j + 1) % len(WORDS)]} text {j}"} for j in range(4)
+                {"docid": f"n{i}-{j}", "text": f"{WORDS[(i + j + 1) % len(WORDS)]} text {j}", "score": 0.1 * j}
+                for j in range(4)
             ]
             line = {
                 "query_id": str(i),
                 "query": f"what about {word} {i}",
-                "positive_passages": [{"docid": f"p{i}", "title": word, "text": f"all about {word} here"}],
+                "positive_passages": [{"docid": f"p{i}", "title": word, "text": f"all about {word} here", "score": 1}],
                 "negative_passages": negatives,
             }
             f.write(json.dumps(line) + "\n")
 
 
 #: The configurations compared; "repllama-top1" trains LoRA on the top layer only, from a trunk cache that
-#: both processes fill and read at once (then the single process reads it too).
-CONFIGS = ("repllama", "rankllama", "repllama-top1")
+#: both processes fill and read at once (then the single process reads it too); "-distil" mixes in the
+#: teacher KL (the teacher scores are gathered like the embeddings).
+CONFIGS = ("repllama", "rankllama", "repllama-top1", "repllama-distil", "rankllama-distil")
 
 
 def make_args(config, model, train, output, per_device):
     objective, _, levers = config.partition("-")
-    extra = {"lora_layers": 1, "trunk_cache": str(output.parent / "trunk-cache")} if levers else {}
+    extra = {"lora_layers": 1, "trunk_cache": str(output.parent / "trunk-cache")} if "top1" in levers else {}
+    if "distil" in levers:
+        extra.update(distil_weight=0.5, distil_temperature=0.5)
     return TrainingArguments(
         objective, model=str(model), train=[str(train)], output=str(output), group_size=3,
         per_device_batch_size=per_device, max_steps=1, warmup_steps=0, lora_r=4, lora_alpha=8, lora_dropout=0.0,

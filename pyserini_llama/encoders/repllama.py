@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, format_passage, format_query
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
 from ..modeling.precision import load_for_inference
 from ..modeling.quantize import calibration_sample
 from ..modeling.tokens import (
@@ -82,6 +82,7 @@ class RepLLaMAEncoder:
         passage_prefix: str = PASSAGE_PREFIX,
         trunk_cache: str | os.PathLike | None = None,
         trunk_split: int | None = None,
+        text_case: str | None = None,
     ):
         """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
         tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights).
@@ -96,6 +97,9 @@ class RepLLaMAEncoder:
         there run through the layers from ``trunk_split`` up only; the rest are computed in full
         and stored. ``trunk_split`` defaults to the lowest layer a top-K LoRA adapter touches. The
         cache is keyed by the trunk's weights, so it can only serve states of this very trunk.
+
+        ``text_case``: the case rule of ``modeling/formatting.py``; by default the one the model
+        records (``input_format.json``, written by training), else ``as-is``.
         """
         self._loaded_by_name = isinstance(model, str | os.PathLike)
         self._base_model, self._tokenizer_name = base_model, tokenizer if isinstance(tokenizer, str) else None
@@ -138,6 +142,12 @@ class RepLLaMAEncoder:
         self.dimension = dimension or hidden  # below hidden: Matryoshka prefix, re-normalised
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
+        if text_case is None:
+            from ..modeling.loading import recorded_text_case
+
+            text_case = recorded_text_case(self.name, base_model) if self._loaded_by_name else "as-is"
+        apply_case("", text_case)  # an unknown rule fails here, not at the first text
+        self.text_case = text_case
         self.split_forward = self._split_forward(trunk_cache, trunk_split)
 
     def _split_forward(self, trunk_cache, trunk_split):
@@ -171,6 +181,7 @@ class RepLLaMAEncoder:
             "device": str(self.device),
             "dimension": self.dimension,
             "prefixes": [self.query_prefix, self.passage_prefix],
+            **({"text_case": self.text_case} if self.text_case != "as-is" else {}),
             "max_batch_tokens": self.max_batch_tokens,
             "trunk_split": self.split_forward.split,
             "trunk_cache": None if cache is None else [cache.split, cache.dtype],
@@ -208,14 +219,17 @@ class RepLLaMAEncoder:
 
     def format_queries(self, queries: Sequence[str]) -> list[str]:
         """The exact texts :meth:`encode_queries` embeds (prefix included)."""
-        return [format_query(q, self.query_prefix) for q in queries]
+        return [format_query(apply_case(q, self.text_case), self.query_prefix) for q in queries]
 
     def format_passages(self, passages: Sequence[PassageLike]) -> list[str]:
         """The exact texts :meth:`encode_passages` embeds (prefix, url and title included)."""
         texts = []
         for item in passages:
             p = as_passage(item)
-            texts.append(format_passage(p.text, p.title, p.url, self.passage_prefix))
+            case = self.text_case
+            texts.append(
+                format_passage(apply_case(p.text, case), apply_case(p.title, case), p.url, self.passage_prefix)
+            )
         return texts
 
     def calibrate(self, texts: Sequence[str], max_length: int) -> None:

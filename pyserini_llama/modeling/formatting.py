@@ -19,3 +19,23 @@ def format_passage(text: str, title: str = "", url: str | None = None, prefix: s
     """``prefix + [url + " "] + title + " " + text``, as the model cards build it."""
     head = f"{url} {title}" if url else f"{title}"
     return f"{prefix}{head} {text}"
+
+
+#: How letter case is treated before formatting. ``as-is`` is the model cards' exact input (the castorini
+#: checkpoints); ``fold-all-caps`` lower-cases a field with no lower-case letter at all (``str.isupper``), so
+#: an ALL-CAPS query, common in older test collections, reads as the lower-case text the model knows, while
+#: every normally written text, acronyms inside it included, is left untouched.
+TEXT_CASES = ("as-is", "fold-all-caps")
+
+#: A model directory's record of its input normalisation, written by training, read when serving, so that
+#: serving always matches training (``{"text_case": "fold-all-caps"}``). Absent: ``as-is``.
+INPUT_FORMAT_FILE = "input_format.json"
+
+
+def apply_case(text: str, text_case: str = "as-is") -> str:
+    """``text`` under the rule ``text_case`` (see :data:`TEXT_CASES`)."""
+    if text_case == "fold-all-caps":
+        return text.lower() if text.isupper() else text
+    if text_case != "as-is":
+        raise ValueError(f"unknown text case rule {text_case!r}; choose {' or '.join(TEXT_CASES)}")
+    return text

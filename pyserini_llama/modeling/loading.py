@@ -220,6 +220,29 @@ def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path,
         raise ModelLoadError(f"{config_file}: unreadable adapter config ({exc})") from None
 
 
+def recorded_text_case(name: str, base_model: str | None = None) -> str:
+    """The ``text_case`` a local model directory or adapter records in ``input_format.json``; ``as-is`` without one.
+
+    Hub ids and models without the file keep the model cards' exact input.
+    """
+    from .formatting import INPUT_FORMAT_FILE, TEXT_CASES
+
+    try:
+        source = resolve_model_source(name, base_model)
+    except ModelLoadError:
+        return "as-is"
+    record = Path(source.path, INPUT_FORMAT_FILE)
+    if not record.is_file():
+        return "as-is"
+    try:
+        text_case = json.loads(record.read_text()).get("text_case", "as-is")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelLoadError(f"{record}: unreadable input format record ({exc})") from None
+    if text_case not in TEXT_CASES:
+        raise ModelLoadError(f"{record}: unknown text_case {text_case!r} (known: {', '.join(TEXT_CASES)})")
+    return text_case
+
+
 def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:
     """The decoder layers a LoRA adapter changes (``layers_to_transform``); None for all or a full model."""
     found = read_adapter_config(name, base_model)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError, PyseriniLlamaError
-from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, format_passage, format_query
+from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
 from ..modeling.precision import load_for_inference
 from ..modeling.quantize import calibration_sample
 from ..modeling.segments import Segmenter
@@ -102,15 +102,18 @@ def _find(haystack: list[int], needle: list[int], start: int) -> int:
     return -1
 
 
-def document_text(item: Any, prefix: str = DOCUMENT_PREFIX) -> str:
-    """``"document: [url ]title text"`` from a Document/Passage-like object, a dict or a plain text."""
+def document_text(item: Any, prefix: str = DOCUMENT_PREFIX, text_case: str = "as-is") -> str:
+    """``"document: [url ]title text"`` from a Document/Passage-like object, a dict or a plain text;
+    title and text each under the ``text_case`` rule (``modeling/formatting.py``)."""
     if isinstance(item, str):
-        return format_passage(item, "", None, prefix)
-    if isinstance(item, Mapping):
-        return format_passage(item.get("text") or "", item.get("title") or "", item.get("url"), prefix)
-    if hasattr(item, "text"):
-        return format_passage(item.text or "", getattr(item, "title", "") or "", getattr(item, "url", None), prefix)
-    raise TypeError(f"a document must be a Document, dict or str, not {type(item).__name__}")
+        text, title, url = item, "", None
+    elif isinstance(item, Mapping):
+        text, title, url = item.get("text") or "", item.get("title") or "", item.get("url")
+    elif hasattr(item, "text"):
+        text, title, url = item.text or "", getattr(item, "title", "") or "", getattr(item, "url", None)
+    else:
+        raise TypeError(f"a document must be a Document, dict or str, not {type(item).__name__}")
+    return format_passage(apply_case(text, text_case), apply_case(title, text_case), url, prefix)
 
 
 class RankLLaMAReranker:
@@ -144,9 +147,13 @@ class RankLLaMAReranker:
         query_prefix: str = QUERY_PREFIX,
         document_prefix: str = DOCUMENT_PREFIX,
         segments: Segmenter | None = None,
+        text_case: str | None = None,
     ):
         """``model``: a name :func:`load_backbone` accepts, or an already loaded classifier (then pass
         the tokenizer object as ``tokenizer``; its ``config.pad_token_id`` is set as loading does).
+
+        ``text_case``: the case rule of ``modeling/formatting.py``; by default the one the model
+        records (``input_format.json``, written by training), else ``as-is``.
 
         ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
         (CPU; quantised on the first pairs it is given, see :meth:`calibrate`; the score head stays fp32)
@@ -156,7 +163,8 @@ class RankLLaMAReranker:
         longest); a pair longer than the budget is scored on its own. ``segments``: score
         documents as FirstP/MaxP over word windows of their body (None: whole documents)."""
         self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 reranker
-        if isinstance(model, str | os.PathLike):
+        loaded_by_name = isinstance(model, str | os.PathLike)
+        if loaded_by_name:
             name = str(model)
             loaded = load_for_inference(
                 name,
@@ -191,6 +199,12 @@ class RankLLaMAReranker:
         self.append_eos = append_eos
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
+        if text_case is None:
+            from ..modeling.loading import recorded_text_case
+
+            text_case = recorded_text_case(name, base_model) if loaded_by_name else "as-is"
+        apply_case("", text_case)  # an unknown rule fails here, not at the first pair
+        self.text_case = text_case
         if self.max_length - self.query_max_length - self.template.size - int(append_eos) < 1:
             raise ValueError(
                 f"max_length {max_length} leaves no room for the document after a query of up to "
@@ -203,6 +217,12 @@ class RankLLaMAReranker:
         return cls(model, tokenizer=tokenizer, **kwargs)
 
     # ----------------------------------------------------------------------------- tokens
+    def format_pairs(self, pairs: Sequence[tuple[str, Any]]) -> tuple[list[str], list[str]]:
+        """``(query texts, document texts)`` exactly as scored: prefixes and the case rule applied."""
+        queries = [format_query(apply_case(q, self.text_case), self.query_prefix) for q, _ in pairs]
+        documents = [document_text(d, self.document_prefix, self.text_case) for _, d in pairs]
+        return queries, documents
+
     def encode_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> list[list[int]]:
         """Token ids of formatted (query, document) text pairs, as the tokenizer's pair encoding.
 
@@ -244,8 +264,7 @@ class RankLLaMAReranker:
             sample = calibration_sample(list(zip(owners, windows, strict=True)))
         self.int8.calibrate(
             self.encode_pairs(
-                [format_query(q, self.query_prefix) for q, _ in sample],
-                [document_text(d, self.document_prefix) for _, d in sample],
+                *self.format_pairs(sample),
             )
         )
 
@@ -294,8 +313,7 @@ class RankLLaMAReranker:
         if not pairs:
             return out
         ids = self.encode_pairs(
-            [format_query(q, self.query_prefix) for q, _ in pairs],
-            [document_text(d, self.document_prefix) for _, d in pairs],
+            *self.format_pairs(pairs),
         )
         batches = list(
             token_budget_batches([len(s) for s in ids], self.max_batch_tokens, max_rows=batch_size or self.batch_size)

@@ -100,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="RepLLaMA: learn the temperature, starting from --temperature (capped at 0.01)",
     )
+    loss.add_argument(
+        "--distil-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="loss = W x KL(teacher || student, softmax over each group) + (1 - W) x the contrastive loss; "
+        "needs a teacher score on every passage (python -m pyserini_llama.teacher). 1 = Tevatron's train_distil "
+        "(default: 0, no distillation)",
+    )
+    loss.add_argument(
+        "--distil-temperature", type=float, default=1.0, metavar="T", help="softmax temperature of the KL (1.0)"
+    )
+    loss.add_argument(
+        "--text-case",
+        choices=("as-is", "fold-all-caps"),
+        default="as-is",
+        help="fold-all-caps: lower-case any ALL-CAPS field; recorded in the model (input_format.json) and "
+        "applied wherever it is served (default: as-is, the model cards' exact input)",
+    )
+    loss.add_argument(
+        "--case-augment", type=float, default=0.0, metavar="P", help="lower-case this share of training queries (0)"
+    )
     loss.add_argument("--group-size", type=int, default=16, help="passages per query: 1 positive + negatives (16)")
     loss.add_argument("--query-max-length", type=int, default=32, help="query tokens (default: 32)")
     loss.add_argument("--passage-max-length", type=int, default=196, help="passage tokens (default: 196)")

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 from ..errors import PyseriniLlamaError
+from ..modeling.formatting import TEXT_CASES
 from ..modeling.loading import DTYPES, default_dtype
 
 Objective = Literal["repllama", "rankllama"]
@@ -72,6 +73,10 @@ class TrainingArguments:
     warm_start: str | None = None  # start the LoRA weights from another objective's adapter (RankLLaMA from RepLLaMA)
     temperature: float | None = None  # RepLLaMA only
     learn_temperature: bool = False  # RepLLaMA: train log(1 / temperature) from --temperature (CLIP-style)
+    distil_weight: float = 0.0  # W: loss = W * KL(teacher || student over the group) + (1 - W) * the usual loss
+    distil_temperature: float = 1.0  # T of both softmaxes in the KL (Tevatron's --distil_temperature)
+    text_case: str = "as-is"  # input case rule, recorded in the model (modeling/formatting.py TEXT_CASES)
+    case_augment: float = 0.0  # share of training queries lower-cased (robustness to case-folded input)
     group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
     query_max_length: int = 32
     passage_max_length: int = 196
@@ -158,6 +163,16 @@ class TrainingArguments:
                 fail(f"--temperature must be > 0, not {self.temperature}")
         elif self.temperature is not None or self.learn_temperature:
             fail("--temperature applies to repllama only (RankLLaMA's loss is a plain softmax over its group)")
+        if not 0.0 <= self.distil_weight <= 1.0:
+            fail(
+                f"--distil-weight must be in [0, 1] (1 = distillation alone, as Tevatron's train_distil), not {self.distil_weight}"
+            )
+        if not (self.distil_temperature > 0 and math.isfinite(self.distil_temperature)):
+            fail(f"--distil-temperature must be > 0, not {self.distil_temperature}")
+        if self.text_case not in TEXT_CASES:
+            fail(f"--text-case must be one of {', '.join(TEXT_CASES)}, not {self.text_case!r}")
+        if not 0.0 <= self.case_augment <= 1.0:
+            fail(f"--case-augment is a share of queries, in [0, 1], not {self.case_augment}")
         if self.group_size < 2:
             fail(f"--group-size must be at least 2 (1 positive + at least 1 negative), not {self.group_size}")
         for name in ("query_max_length", "passage_max_length", "per_device_batch_size", "gradient_accumulation_steps"):

@@ -6,8 +6,8 @@ formats or tokenizes on its own:
 
 * RepLLaMA: :func:`~pyserini_llama.modeling.formatting.format_query` / ``format_passage`` and
   :func:`~pyserini_llama.modeling.tokens.encode_with_eos`, the calls ``RepLLaMAEncoder`` makes;
-* RankLLaMA: the reranker's own :meth:`RankLLaMAReranker.encode_pairs` (pair template, query cut,
-  document cut, optional EOS) on ``format_query`` and ``document_text``, as ``score_pairs`` does.
+* RankLLaMA: the reranker's own :meth:`RankLLaMAReranker.format_pairs` and ``encode_pairs`` (prefixes,
+  case rule, pair template, query cut, document cut, optional EOS), as ``score_pairs`` does.
 
 Both pad on the right with the pad id inference uses. Passages are laid out query-major:
 rows ``i * group_size .. (i + 1) * group_size - 1`` belong to query ``i``, its positive first.
@@ -17,15 +17,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, format_passage, format_query
+import torch
+
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
 from ..modeling.tokens import SpecialTokens, encode_with_eos, pad_right
 from .dataset import TrainGroup
 
 
-class RepLLaMACollator:
-    """Queries and passages of a batch of groups, each ``prefix + text + EOS``, right-padded."""
+def teacher_scores(groups: Sequence[TrainGroup]) -> torch.Tensor:
+    """``(queries, group_size)`` float32 teacher scores, in the passages' order (positive first).
 
-    def __init__(self, tokenizer, query_max_length: int = 32, passage_max_length: int = 196):
+    The dataset refuses unscored passages when distillation is on, so a missing score here is a bug.
+    """
+    rows = [g.teacher_scores for g in groups]
+    if any(row is None for row in rows):
+        raise ValueError("a training group has passages without teacher scores")
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+class RepLLaMACollator:
+    """Queries and passages of a batch of groups, each ``prefix + text + EOS``, right-padded.
+
+    With ``distil`` the batch also carries ``teacher_scores`` (see :func:`teacher_scores`).
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        query_max_length: int = 32,
+        passage_max_length: int = 196,
+        distil: bool = False,
+        text_case: str = "as-is",
+    ):
+        self.distil = distil
+        self.text_case = text_case
         self.tokenizer = tokenizer
         self.special = SpecialTokens.of(tokenizer)
         self.query_max_length = query_max_length
@@ -33,8 +58,13 @@ class RepLLaMACollator:
 
     def tokenize(self, groups: Sequence[TrainGroup]) -> tuple[list[list[int]], list[list[int]]]:
         """``(query token ids, passage token ids)``, unpadded, passages query-major."""
-        queries = [format_query(g.query, QUERY_PREFIX) for g in groups]
-        passages = [format_passage(p.text, p.title, p.url, PASSAGE_PREFIX) for g in groups for p in g.passages]
+        case = self.text_case
+        queries = [format_query(apply_case(g.query, case), QUERY_PREFIX) for g in groups]
+        passages = [
+            format_passage(apply_case(p.text, case), apply_case(p.title, case), p.url, PASSAGE_PREFIX)
+            for g in groups
+            for p in g.passages
+        ]
         return (
             encode_with_eos(self.tokenizer, queries, self.query_max_length, self.special),
             encode_with_eos(self.tokenizer, passages, self.passage_max_length, self.special),
@@ -49,12 +79,15 @@ class RepLLaMACollator:
         queries, passages = self.tokenize(groups)
         q_ids, q_mask = pad_right(queries, self.special.pad_id)
         p_ids, p_mask = pad_right(passages, self.special.pad_id)
-        return {
+        batch = {
             "query_input_ids": q_ids,
             "query_attention_mask": q_mask,
             "passage_input_ids": p_ids,
             "passage_attention_mask": p_mask,
         }
+        if self.distil:
+            batch["teacher_scores"] = teacher_scores(groups)
+        return batch
 
 
 class RankLLaMACollator:
@@ -65,18 +98,18 @@ class RankLLaMACollator:
     choice and pad id are the ones the trained checkpoint will be served with.
     """
 
-    def __init__(self, reranker):
+    def __init__(self, reranker, distil: bool = False):
         self.reranker = reranker
+        self.distil = distil
 
     def sequences(self, groups: Sequence[TrainGroup]) -> list[list[int]]:
         """The pairs' token ids, unpadded, query-major with each positive first."""
-        from ..rerankers.rankllama import document_text
-
         r = self.reranker
-        queries = [format_query(g.query, r.query_prefix) for g in groups for _ in g.passages]
-        documents = [document_text(p, r.document_prefix) for g in groups for p in g.passages]
-        return r.encode_pairs(queries, documents)
+        return r.encode_pairs(*r.format_pairs([(g.query, p) for g in groups for p in g.passages]))
 
     def __call__(self, groups: Sequence[TrainGroup]) -> dict:
         input_ids, attention_mask = pad_right(self.sequences(groups), self.reranker.pad_id)
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.distil:
+            batch["teacher_scores"] = teacher_scores(groups)
+        return batch

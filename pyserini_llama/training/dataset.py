@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class TrainPassage:
     text: str
     title: str = ""
     url: str | None = None
+    score: float | None = None  # teacher score (Tevatron's distillation format), if annotated
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ class TrainGroup:
 
     query: str
     passages: tuple[TrainPassage, ...]
+
+    @property
+    def teacher_scores(self) -> tuple[float, ...] | None:
+        """The passages' teacher scores in group order, or None if any passage has none."""
+        scores = tuple(p.score for p in self.passages)
+        return None if any(s is None for s in scores) else scores  # type: ignore[return-value]
 
 
 def _as_id(value: object) -> str | None:
@@ -74,7 +82,14 @@ def _passage(item: object, where: str) -> TrainPassage:
     docid = _as_id(item.get("docid", ""))
     if docid is None:
         raise ValueError(f'{where}: "docid" must be a string or an integer')
-    return TrainPassage(docid=docid, text=text, title=title, url=url or None)
+    score = item.get("score")
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+    ):
+        raise ValueError(f'{where}: "score" must be a finite number')
+    return TrainPassage(
+        docid=docid, text=text, title=title, url=url or None, score=None if score is None else float(score)
+    )
 
 
 def parse_train_line(text: str) -> TrainQuery:
@@ -102,24 +117,42 @@ def parse_train_line(text: str) -> TrainQuery:
 
 
 def read_train_file(
-    path: str | Path, *, skip_bad_lines: bool = False, skipped: SkippedLines | None = None
+    path: str | Path,
+    *,
+    skip_bad_lines: bool = False,
+    skipped: SkippedLines | None = None,
+    require_scores: bool = False,
 ) -> list[TrainQuery]:
-    """Every query of a Tevatron-format file (``.gz`` allowed); a bad line raises ``InputFormatError``."""
+    """Every query of a Tevatron-format file (``.gz`` allowed); a bad line raises ``InputFormatError``.
+
+    ``require_scores`` (distillation): a passage without a teacher ``"score"`` is a bad line.
+    """
     bad = BadLines(path, skip_bad_lines, skipped)
     out = []
     for number, text in iter_lines(path, bad):
         try:
-            out.append(parse_train_line(text))
+            query = parse_train_line(text)
         except ValueError as exc:
             bad(number, str(exc))
+            continue
+        if require_scores and any(p.score is None for p in (*query.positives, *query.negatives)):
+            bad(
+                number,
+                f'query {query.query_id}: a passage has no teacher "score", which distillation (--distil-weight > 0) '
+                "needs on every passage (add them with python -m pyserini_llama.teacher)",
+            )
+            continue
+        out.append(query)
     bad.report()
     return out
 
 
-def read_train_files(paths: Sequence[str | Path], *, skip_bad_lines: bool = False) -> list[TrainQuery]:
+def read_train_files(
+    paths: Sequence[str | Path], *, skip_bad_lines: bool = False, require_scores: bool = False
+) -> list[TrainQuery]:
     queries: list[TrainQuery] = []
     for path in paths:
-        found = read_train_file(path, skip_bad_lines=skip_bad_lines)
+        found = read_train_file(path, skip_bad_lines=skip_bad_lines, require_scores=require_scores)
         if not found:
             raise PyseriniLlamaError(f"{path}: no training queries in this file")
         queries.extend(found)
@@ -130,12 +163,15 @@ def read_train_files(paths: Sequence[str | Path], *, skip_bad_lines: bool = Fals
 class TrainDataset:
     """Queries plus the deterministic sampling of their groups and of the order of each epoch."""
 
-    def __init__(self, queries: Sequence[TrainQuery], group_size: int, seed: int = 42):
+    def __init__(self, queries: Sequence[TrainQuery], group_size: int, seed: int = 42, case_augment: float = 0.0):
+        """``case_augment``: the share of (query, epoch) draws whose query is lower-cased, so a model
+        served with case folding (``--text-case fold-all-caps``) has seen lower-case queries."""
         if group_size < 2:
             raise ValueError("group_size must be at least 2")
         self.queries = list(queries)
         self.group_size = group_size
         self.seed = seed
+        self.case_augment = case_augment
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -158,7 +194,10 @@ class TrainDataset:
             random.Random(hashed).shuffle(shuffled)
             offset = epoch * n % len(shuffled)
             negatives = (shuffled * 2)[offset : offset + n]
-        return TrainGroup(query=q.query, passages=(positive, *negatives))
+        query = q.query
+        if self.case_augment and random.Random(f"case:{self.seed}:{index}:{epoch}").random() < self.case_augment:
+            query = query.lower()
+        return TrainGroup(query=query, passages=(positive, *negatives))
 
     def groups(self, epoch: int, start: int, size: int) -> list[TrainGroup]:
         """The groups at positions ``start .. start + size`` of ``epoch``'s order."""

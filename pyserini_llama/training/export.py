@@ -27,7 +27,8 @@ from ..errors import PyseriniLlamaError, run_cli
 logger = logging.getLogger(__name__)
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-RECORD_FILES = ("training_args.json", "train_log.jsonl")  # how the model was made, kept beside it
+# How the model was made, kept beside it, and how its input is normalised (serving reads that one).
+RECORD_FILES = ("training_args.json", "train_log.jsonl", "input_format.json")
 SAVE_DTYPES = ("float16", "bfloat16", "float32")
 
 

@@ -18,6 +18,7 @@ full model directory with ``--full``; plus the tokenizer.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -27,6 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..errors import ModelLoadError
+from ..modeling.formatting import INPUT_FORMAT_FILE
 from ..modeling.loading import load_backbone, resolve_model_source
 from ..modeling.tokens import choose_pad_id, last_token_hidden
 from ..modeling.trunk import SplitForward, num_layers, split_forward
@@ -141,14 +143,38 @@ def build_forward(backbone, args: TrainingArguments, pad_id: int) -> SplitForwar
 MAX_LOGIT_SCALE = 100.0
 
 
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``KL(softmax(teacher / T) || softmax(student / T))`` per row, averaged over rows.
+
+    Rows are queries, columns the passages of each query's group. This is Tevatron's
+    ``DistilTevatronTrainer`` loss (``kl_div(..., reduction="batchmean")``) with one temperature
+    for both sides; the teacher side carries no gradient.
+    """
+    log_student = nn.functional.log_softmax(student.float() / temperature, dim=-1)
+    target = nn.functional.softmax(teacher.detach().float() / temperature, dim=-1)
+    return nn.functional.kl_div(log_student, target, reduction="batchmean")
+
+
 class RepLLaMATrainModel(nn.Module):
-    """Bi-encoder contrastive loss with in-batch and hard negatives (gathered across processes)."""
+    """Bi-encoder contrastive loss with in-batch and hard negatives (gathered across processes).
+
+    With teacher scores and ``distil_weight`` W > 0 the loss is ``W * KL + (1 - W) * contrastive``,
+    the KL over each query's own group (:func:`distillation_loss` on raw cosines); W = 1 is
+    Tevatron's ``train_distil``.
+    """
 
     def __init__(
-        self, backbone, temperature: float = 0.01, forward: SplitForward | None = None, learn_temperature: bool = False
+        self,
+        backbone,
+        temperature: float = 0.01,
+        forward: SplitForward | None = None,
+        learn_temperature: bool = False,
+        distil_weight: float = 0.0,
+        distil_temperature: float = 1.0,
     ):
         super().__init__()
         self.backbone = backbone
+        self.distil_weight, self.distil_temperature = distil_weight, distil_temperature
         self.split_forward = forward or SplitForward(backbone)
         # CLIP's learned logit scale, log(1 / temperature); a fixed temperature when not learned.
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)), requires_grad=learn_temperature)
@@ -164,13 +190,23 @@ class RepLLaMATrainModel(nn.Module):
         hidden = self.split_forward(input_ids, attention_mask)
         return nn.functional.normalize(last_token_hidden(hidden, attention_mask).float(), p=2, dim=-1)
 
-    def forward(self, query_input_ids, query_attention_mask, passage_input_ids, passage_attention_mask):
+    def forward(
+        self, query_input_ids, query_attention_mask, passage_input_ids, passage_attention_mask, teacher_scores=None
+    ):
         q = gather_with_grad(self.encode(query_input_ids, query_attention_mask))
         p = gather_with_grad(self.encode(passage_input_ids, passage_attention_mask))
-        scores = q @ p.T * self.scale()
+        similarity = q @ p.T
         group_size = p.size(0) // q.size(0)
-        target = torch.arange(q.size(0), device=scores.device) * group_size  # each query's positive
-        return nn.functional.cross_entropy(scores, target)
+        target = torch.arange(q.size(0), device=similarity.device) * group_size  # each query's positive
+        contrastive = nn.functional.cross_entropy(similarity * self.scale(), target)
+        if teacher_scores is None or self.distil_weight == 0:
+            return contrastive
+        # Tevatron's train_distil: the raw similarities of each query's own group against the teacher's.
+        rows = torch.arange(q.size(0), device=similarity.device)
+        own = similarity.view(q.size(0), q.size(0), group_size)[rows, rows]
+        teacher = gather_with_grad(teacher_scores.to(own.device))
+        distil = distillation_loss(own, teacher, self.distil_temperature)
+        return self.distil_weight * distil + (1 - self.distil_weight) * contrastive
 
     @property
     def gradient_scale(self) -> int:
@@ -186,12 +222,24 @@ class RepLLaMATrainModel(nn.Module):
 
 
 class RankLLaMATrainModel(nn.Module):
-    """Grouped softmax cross-entropy for a pointwise reranker: positive at index 0 of each group."""
+    """Grouped softmax cross-entropy for a pointwise reranker: positive at index 0 of each group.
 
-    def __init__(self, backbone, group_size: int, forward: SplitForward | None = None):
+    With teacher scores and ``distil_weight`` W > 0 the loss is ``W * KL + (1 - W) * cross-entropy``:
+    a listwise target (the teacher's softmax over the group) for a pointwise scorer.
+    """
+
+    def __init__(
+        self,
+        backbone,
+        group_size: int,
+        forward: SplitForward | None = None,
+        distil_weight: float = 0.0,
+        distil_temperature: float = 1.0,
+    ):
         super().__init__()
         self.backbone = backbone
         self.group_size = group_size
+        self.distil_weight, self.distil_temperature = distil_weight, distil_temperature
         self.split_forward = forward or SplitForward(backbone)
 
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -202,10 +250,14 @@ class RankLLaMATrainModel(nn.Module):
         """One logit per pair, read as :class:`RankLLaMAReranker` reads it (last attended position)."""
         return hf_model(self.backbone).score(self.features(input_ids, attention_mask))[:, 0].float()
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, teacher_scores=None):
         scores = self.logits(input_ids, attention_mask).view(-1, self.group_size)
         target = torch.zeros(scores.size(0), dtype=torch.long, device=scores.device)
-        return nn.functional.cross_entropy(scores, target)
+        loss = nn.functional.cross_entropy(scores, target)
+        if teacher_scores is None or self.distil_weight == 0:
+            return loss
+        distil = distillation_loss(scores, teacher_scores.to(scores.device), self.distil_temperature)
+        return self.distil_weight * distil + (1 - self.distil_weight) * loss
 
     @property
     def gradient_scale(self) -> int:
@@ -285,19 +337,26 @@ def set_score_head(backbone, weight: torch.Tensor) -> None:
 def build_train_model(backbone, args: TrainingArguments, tokenizer=None) -> nn.Module:
     pad_id = choose_pad_id(tokenizer) if tokenizer is not None else 0
     forward = build_forward(backbone, args, pad_id)
+    distil = {"distil_weight": args.distil_weight, "distil_temperature": args.distil_temperature}
     if args.objective == "repllama":
-        return RepLLaMATrainModel(backbone, args.temperature, forward, args.learn_temperature)
-    return RankLLaMATrainModel(backbone, args.group_size, forward)
+        return RepLLaMATrainModel(backbone, args.temperature, forward, args.learn_temperature, **distil)
+    return RankLLaMATrainModel(backbone, args.group_size, forward, **distil)
 
 
-def save_trained(backbone, tokenizer, directory: str | Path) -> None:
-    """Write the adapter (or the full model) and the tokenizer; the inference loaders read this directly."""
+def save_trained(backbone, tokenizer, directory: str | Path, text_case: str = "as-is") -> None:
+    """Write the adapter (or the full model) and the tokenizer; the inference loaders read this directly.
+
+    A ``text_case`` other than ``as-is`` is recorded in ``input_format.json``, so every loader serves
+    the model with the input normalisation it was trained with.
+    """
     directory = Path(directory)
     # Embeddings are never resized here; "auto" would look the base model up on the hub at every save.
     extra = {"save_embedding_layers": False} if hasattr(backbone, "peft_config") else {}
     try:
         backbone.save_pretrained(directory, **extra)
         tokenizer.save_pretrained(directory)
+        if text_case != "as-is":
+            (directory / INPUT_FORMAT_FILE).write_text(json.dumps({"text_case": text_case}) + "\n")
     except OSError as exc:
         raise ModelLoadError(f"cannot write the model to {directory}: {exc}") from None
 

@@ -114,9 +114,10 @@ class Trainer:
         self.output = Path(args.output)
         _seed_everything(args.seed)
         # Data first: a bad line fails in a second, before minutes of model loading.
-        self.dataset = TrainDataset(
-            read_train_files(args.train, skip_bad_lines=args.skip_bad_lines), args.group_size, args.seed
+        queries = read_train_files(
+            args.train, skip_bad_lines=args.skip_bad_lines, require_scores=args.distil_weight > 0
         )
+        self.dataset = TrainDataset(queries, args.group_size, args.seed, case_augment=args.case_augment)
         self.per_device = args.per_device_batch_size
         self.global_batch = self.per_device * self.world_size * args.gradient_accumulation_steps
         self.steps_per_epoch = len(self.dataset) // self.global_batch
@@ -168,7 +169,13 @@ class Trainer:
     def _collator(self):
         args = self.args
         if args.objective == "repllama":
-            return RepLLaMACollator(self.tokenizer, args.query_max_length, args.passage_max_length)
+            return RepLLaMACollator(
+                self.tokenizer,
+                args.query_max_length,
+                args.passage_max_length,
+                distil=args.distil_weight > 0,
+                text_case=args.text_case,
+            )
         from ..rerankers.rankllama import RankLLaMAReranker
 
         reranker = RankLLaMAReranker.from_model(
@@ -177,8 +184,9 @@ class Trainer:
             query_max_length=args.query_max_length,
             max_length=args.query_max_length + args.passage_max_length,
             append_eos=args.append_eos,
+            text_case=args.text_case,
         )
-        return RankLLaMACollator(reranker)
+        return RankLLaMACollator(reranker, distil=args.distil_weight > 0)
 
     # ------------------------------------------------------------------------------ one step
     def micro_batch_groups(self, step: int) -> list[list]:
@@ -397,7 +405,7 @@ class Trainer:
         staging = self._staging(name)
         torch.save(rng_state(), staging / f"rng_state_{self.rank}.pt")
         if self.rank == 0:
-            save_trained(self.backbone, self.tokenizer, staging)
+            save_trained(self.backbone, self.tokenizer, staging, text_case=self.args.text_case)
             state = {
                 "step": self.step,
                 "epoch": self.step // self.steps_per_epoch,
@@ -513,7 +521,7 @@ class Trainer:
         """Model + tokenizer into ``--output``; the config files, then the marker, are moved in last."""
         staging = self._staging("final")
         if self.rank == 0:
-            save_trained(self.backbone, self.tokenizer, staging)
+            save_trained(self.backbone, self.tokenizer, staging, text_case=self.args.text_case)
             info = {**self.args.to_dict(), "steps": self.step, "world_size": self.world_size}
             (staging / FINISHED_MARKER).write_text(json.dumps(info, indent=2) + "\n")
             last = ("adapter_config.json", "config.json", FINISHED_MARKER)
