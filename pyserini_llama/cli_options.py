@@ -132,3 +132,60 @@ def check_resume_options(args: argparse.Namespace) -> None:
         raise PyseriniLlamaError("--chunk-size must be at least 1")
     if args.commit_seconds < 0:
         raise PyseriniLlamaError("--commit-seconds must be 0 or more")
+
+
+#: ``score_fusion.NORMALISATIONS``, spelled here so that parsers (the Pyserini hook imports this module at the
+#: start of every ``pyserini.search`` command) need not import the data package; a test keeps the two equal.
+INTERPOLATION_NORMS = ("minmax", "zscore")
+
+INTERPOLATE_HELP = (
+    "after reranking, score each of the top {depth} hits W * reranker + (1 - W) * first stage, both normalised "
+    "per query over those hits (see {norm}); hits below {depth} stay underneath in first-stage order. W is the "
+    "RERANKER's weight: 1 = pure reranker, 0 = first-stage order. Choose W on a train/dev split with "
+    "python -m pyserini_llama.rerank.sweep (no rescoring), never on the test queries you report "
+    "(default: pure reranker, no interpolation)"
+)
+
+
+def interpolation_weight(text: str) -> float:
+    """argparse type for an interpolation weight: a finite number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (the reranker's weight), got {text}")
+    return value
+
+
+def add_interpolation_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str = "--interpolate",
+    *,
+    depth_flag: str = "--depth",
+) -> None:
+    """``--interpolate W`` and ``--interpolate-norm`` (``flag`` and ``flag-norm``), defaults None: pure reranker.
+
+    One definition for the rerank command, the Pyserini hook and the pipeline, so the help text that says how
+    W must be chosen (on train/dev, never on test) is the same everywhere. ``parser`` may be an argument group.
+    """
+    parser.add_argument(
+        flag,
+        type=interpolation_weight,
+        default=None,
+        metavar="W",
+        help=INTERPOLATE_HELP.format(depth=depth_flag, norm=f"{flag}-norm"),
+    )
+    parser.add_argument(
+        f"{flag}-norm",
+        choices=INTERPOLATION_NORMS,
+        default=None,
+        help=f"with {flag}: per-query normalisation, minmax (best hit 1, last 0) or zscore (default: minmax)",
+    )
+
+
+def interpolation_from_args(weight: float | None, norm: str | None, flag: str = "--interpolate") -> str:
+    """The normalisation to use; a ``--...-norm`` without the weight is an error rather than silently unused."""
+    if norm is not None and weight is None:
+        raise PyseriniLlamaError(f"{flag}-norm {norm} needs {flag} W (the reranker's weight)")
+    return norm or INTERPOLATION_NORMS[0]

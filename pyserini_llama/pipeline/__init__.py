@@ -5,15 +5,18 @@ every split of one corpus shares them)::
 
     index.lucene/            BM25 index (stored documents), built by search.lucene.build_lucene_index
     index.<model-slug>/      flat inner-product FAISS index of the retriever's passage embeddings
-    run.<stage>.trec         one TREC run per stage
+    run.<stage>.trec         one TREC run per stage (with --rerank-interpolate W, run.rankllama.trec is the
+                             interpolated run and run.rankllama-pure.trec the pure reranking it is made from)
     <artifact>.manifest.json what each artifact was made from
     metrics.json             stage x nDCG@10, MRR@10, Recall@100, Recall@1000 on the split's qrels (trec_eval -c)
 
 Caching. Each artifact's manifest holds its own parameters and the manifests of its inputs (the
 corpus, the queries, the models, the upstream artifacts). An artifact whose manifest on disk matches
 is reused and nothing upstream of it is even opened; a changed parameter rebuilds that artifact and
-everything downstream of it. So a new ``--rerank-depth`` reruns only RankLLaMA. Artifacts are written
-atomically and their manifest only after them, so an interrupted run is redone, never half-reused.
+everything downstream of it. So a new ``--rerank-depth`` reruns only RankLLaMA, and a new
+``--rerank-interpolate W`` only the interpolation: the pure reranking is its own artifact, whose
+manifest has no W. Artifacts are written atomically and their manifest only after them, so an
+interrupted run is redone, never half-reused.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import write_json_atomic
+from ..atomic import atomic_write, write_json_atomic
+from ..cli_options import INTERPOLATION_NORMS
 from ..errors import PyseriniLlamaError
 
 # Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
@@ -36,6 +40,7 @@ from ..modeling.loading import default_dtype, file_fingerprint, model_fingerprin
 logger = logging.getLogger(__name__)
 
 FIRST_STAGES = ("bm25", "repllama", "hybrid")
+PURE = "rankllama-pure"  # artifact key of the pure reranking when run.rankllama is interpolated
 STAGES = (*FIRST_STAGES, "rankllama")
 METRICS = ("ndcg@10", "mrr@10", "recall@100", "recall@1000")
 
@@ -68,6 +73,8 @@ class PipelineConfig:
     remove_query: bool = True  # Pyserini's BEIR regressions drop hits whose docid equals the qid
     trunk_cache: Path | None = None  # RepLLaMA top-K adapters: frozen-layer states cached here (float16)
     index_dir: Path | None = None  # None: the indexes live in output_dir; a shared dir serves every split
+    rerank_interpolate: float | None = None  # reranker weight W of W * rankllama + (1 - W) * first stage; None: pure
+    rerank_interpolate_norm: str = "minmax"  # per-query normalisation of both runs before they are mixed
 
     @property
     def index_root(self) -> Path:
@@ -104,6 +111,13 @@ def resolve_stages(config: PipelineConfig) -> list[str]:
         raise PyseriniLlamaError(f"unknown --fusion {config.fusion!r}; choose rrf or interpolation")
     if not 0.0 <= config.alpha <= 1.0:
         raise PyseriniLlamaError(f"--alpha must be between 0 and 1, got {config.alpha}")
+    if config.rerank_interpolate is not None and not 0.0 <= config.rerank_interpolate <= 1.0:
+        raise PyseriniLlamaError(f"--rerank-interpolate must be between 0 and 1, got {config.rerank_interpolate}")
+    if config.rerank_interpolate_norm not in INTERPOLATION_NORMS:
+        raise PyseriniLlamaError(
+            f"unknown --rerank-interpolate-norm {config.rerank_interpolate_norm!r}; "
+            f"choose {' or '.join(INTERPOLATION_NORMS)}"
+        )
     for name in (
         "rerank_depth",
         "hits",
@@ -123,6 +137,8 @@ def resolve_stages(config: PipelineConfig) -> list[str]:
         )
     if config.reranker and "rankllama" not in requested:
         logger.warning("--reranker is unused: rankllama is not among the stages")
+    if config.rerank_interpolate is not None and "rankllama" not in requested:
+        logger.warning("--rerank-interpolate is unused: rankllama is not among the stages")
     if config.retriever and not {"repllama", "hybrid"} & set(requested):
         logger.warning("--retriever is unused: neither repllama nor hybrid is among the stages")
     stages = [s for s in STAGES if s in requested or (s in ("bm25", "repllama") and "hybrid" in requested)]
@@ -275,9 +291,12 @@ class Pipeline:
                 [artifacts["bm25"], artifacts["repllama"]],
             )
         if "rankllama" in self.stages:
-            artifacts["rankllama"] = Artifact(
-                "run.rankllama",
-                self.out / "run.rankllama.trec",
+            first = artifacts[rerank_source(self.stages)]
+            # The pure reranking: run.rankllama, or run.rankllama-pure under an interpolated run.rankllama.
+            pure_key = "rankllama" if c.rerank_interpolate is None else PURE
+            artifacts[pure_key] = Artifact(
+                f"run.{pure_key}",
+                self.out / f"run.{pure_key}.trec",
                 {
                     **corpus,
                     **queries,
@@ -287,10 +306,41 @@ class Pipeline:
                     "query_max_length": c.reranker_query_max_length,
                     "max_length": c.reranker_max_length,
                 },
-                self._build_rankllama,
-                [artifacts[rerank_source(self.stages)]],
+                lambda: self._build_rankllama(pure_key),
+                [first],
             )
+            if c.rerank_interpolate is not None:
+                # No model, no corpus: W only mixes two runs on disk, so a new W rebuilds this file alone.
+                artifacts["rankllama"] = Artifact(
+                    "run.rankllama",
+                    self.out / "run.rankllama.trec",
+                    {
+                        "interpolate": c.rerank_interpolate,
+                        "norm": c.rerank_interpolate_norm,
+                        "depth": c.rerank_depth,
+                    },
+                    self._build_interpolated,
+                    [artifacts[PURE], first],
+                )
         return artifacts
+
+    def _pure_twin(self, key: str) -> Path | None:
+        """A current copy of the pure reranking under its other name, if there is one.
+
+        ``run.rankllama.trec`` is the pure run without ``--rerank-interpolate`` and ``run.rankllama-pure.trec``
+        with it; switching interpolation on or off must not rerank again what one of them already holds.
+        """
+        artifact = self.artifacts[key]
+        other = "rankllama" if key == PURE else PURE
+        twin = Artifact(
+            f"run.{other}", self.out / f"run.{other}.trec", artifact.params, artifact.build, artifact.inputs
+        )
+        return twin.path if twin.is_current() else None
+
+    def needs_reranker(self) -> bool:
+        """True when the pure reranking must be computed (so the model must be loaded)."""
+        key = PURE if PURE in self.artifacts else "rankllama"
+        return key in self.artifacts and not self.artifacts[key].is_current() and self._pure_twin(key) is None
 
     # ------------------------------------------------------------------ models
     @property
@@ -334,10 +384,10 @@ class Pipeline:
         return self._reranker
 
     # ------------------------------------------------------------------ builders
-    def _write_run(self, run, stage: str) -> None:
+    def _write_run(self, run, stage: str, tag: str | None = None) -> None:
         from ..data.runs import write_trec_run
 
-        write_trec_run(run, self.artifacts[stage].path, tag=f"pyserini-llama-{stage}")
+        write_trec_run(run, self.artifacts[stage].path, tag=tag or f"pyserini-llama-{stage}")
 
     def _read_run(self, stage: str):
         from ..data.runs import read_run
@@ -397,10 +447,15 @@ class Pipeline:
         runs = [self._read_run("bm25"), self._read_run("repllama")]
         self._write_run(fuse_runs(runs, c.fusion, alpha=c.alpha, rrf_k=c.rrf_k, k=c.hits), "hybrid")
 
-    def _build_rankllama(self) -> None:
+    def _build_rankllama(self, key: str = "rankllama") -> None:
         from ..data.corpus import read_corpus
         from ..search.multistage import MultiStageSearcher, RunStage
 
+        twin = self._pure_twin(key)
+        if twin is not None:
+            logger.info("copying %s: the same pure reranking (only --rerank-interpolate was switched on or off)", twin)
+            atomic_write(self.artifacts[key].path, lambda f: f.write(twin.read_bytes()), binary=True)
+            return
         c = self.config
         first = RunStage(self._read_run(rerank_source(self.stages)))
         searcher = MultiStageSearcher(
@@ -410,7 +465,15 @@ class Pipeline:
             rerank_depth=c.rerank_depth,
             show_progress=True,
         )
-        self._write_run(searcher.batch_search(self.queries, c.hits), "rankllama")
+        self._write_run(searcher.batch_search(self.queries, c.hits), key, tag="pyserini-llama-rankllama")
+
+    def _build_interpolated(self) -> None:
+        from ..data.score_fusion import interpolate_runs
+
+        c = self.config
+        first, pure = self._read_run(rerank_source(self.stages)), self._read_run(PURE)
+        mixed = interpolate_runs(first, pure, c.rerank_interpolate, c.rerank_depth, c.rerank_interpolate_norm)
+        self._write_run(mixed, "rankllama", tag="pyserini-llama-rankllama-interpolated")
 
     # ------------------------------------------------------------------ run
     def describe(self) -> str:
@@ -434,6 +497,13 @@ class Pipeline:
                 f"reranker   {c.reranker}: top {c.rerank_depth} of {rerank_source(self.stages)}, "
                 f"query {c.reranker_query_max_length} / pair {c.reranker_max_length} tokens"
             )
+            if c.rerank_interpolate is not None:
+                w = c.rerank_interpolate
+                lines.append(
+                    f"interpolate {w:g} * rankllama + {1 - w:g} * {rerank_source(self.stages)} "
+                    f"({c.rerank_interpolate_norm} per query over the top {c.rerank_depth}); "
+                    f"the pure reranking is run.{PURE}.trec"
+                )
         lines.append(f"precision  {c.precision} on {c.device}, batch size {c.batch_size}, {c.threads} thread(s)")
         return "\n".join(lines)
 
@@ -444,10 +514,15 @@ class Pipeline:
         # Load the models that will be needed now, so a wrong model name fails before hours of indexing.
         if "repllama" in self.artifacts and not self.artifacts["repllama"].is_current():
             _ = self.encoder
-        if "rankllama" in self.artifacts and not self.artifacts["rankllama"].is_current():
+        if self.needs_reranker():
             _ = self.reranker
         metrics = {}
         for stage in self.stages:
+            if stage == "rankllama" and PURE in self.artifacts:  # pure and interpolated side by side
+                self.artifacts[PURE].ensure()
+                metrics["rankllama (pure)"] = evaluate_run(
+                    self.qrels, self._read_run(PURE), list(METRICS), complete=True
+                )
             self.artifacts[stage].ensure()
             # complete=True is trec_eval -c, Pyserini's BEIR convention: a judged query without hits scores 0.
             metrics[stage] = evaluate_run(self.qrels, self._read_run(stage), list(METRICS), complete=True)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli_options import add_interpolation_options, interpolation_from_args
 from ..errors import run_cli
 from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
@@ -26,7 +27,14 @@ EXAMPLE = """examples:
 
 Re-running with other settings rebuilds only what they affect (e.g. a new --rerank-depth reruns
 only rankllama); every artifact in --output-dir has a <name>.manifest.json saying what it was made
-from. rankllama reranks the last first stage listed in the order hybrid > repllama > bm25."""
+from. rankllama reranks the last first stage listed in the order hybrid > repllama > bm25.
+
+--rerank-interpolate W mixes RankLLaMA with that first stage (W = the reranker's weight): run.rankllama.trec
+is then W * reranker + (1 - W) * first stage and run.rankllama-pure.trec the pure reranking, both in the
+metrics table; a new W recomputes only the mix, never the reranking. Fit W on a train/dev split:
+  python -m pyserini_llama.rerank.sweep --first runs/scifact-train/run.hybrid.trec \\
+      --reranked runs/scifact-train/run.rankllama.trec \\
+      --qrels ../shared/data/beir/scifact/qrels/train.tsv --depth 100"""
 
 
 def stage_list(text: str) -> list[str]:
@@ -61,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retriever", default=None, help="RepLLaMA model: dir, hub id, LoRA adapter, .gguf or short name")
     p.add_argument("--reranker", default=None, help="RankLLaMA model: dir, hub id, SEQ_CLS LoRA adapter, .gguf ...")
     p.add_argument("--rerank-depth", type=int, default=100, help="hits per query RankLLaMA rescores (default: 100)")
+    add_interpolation_options(p, "--rerank-interpolate", depth_flag="--rerank-depth")
     p.add_argument("--hits", type=int, default=1000, help="hits per query of every run (default: 1000)")
     p.add_argument(
         "--fusion",
@@ -116,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import Pipeline, PipelineConfig, format_table
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    norm = interpolation_from_args(args.rerank_interpolate, args.rerank_interpolate_norm, "--rerank-interpolate")
     config = PipelineConfig(
         dataset=args.dataset,
         output_dir=args.output_dir,
@@ -141,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         remove_query=not args.keep_query_hits,
         trunk_cache=args.trunk_cache,
         index_dir=args.index_dir,
+        rerank_interpolate=args.rerank_interpolate,
+        rerank_interpolate_norm=norm,
     )
     from ..modeling.cpu import set_torch_threads
 

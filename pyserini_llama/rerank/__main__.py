@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..cli_options import (
+    add_interpolation_options,
     add_max_batch_tokens_option,
     add_model_options,
     add_segment_options,
+    interpolation_from_args,
     model_options,
     segmenter_from_args,
 )
@@ -36,7 +38,13 @@ Long documents (e.g. castorini/rankllama-v1-7b-lora-doc, up to 4096 tokens): rai
   --segment 150,75 --aggregate maxp   each 150-word window (new one every 75 words) is its own
                                       pair with the query; a document scores as its best window
   --segment 150 --aggregate firstp    a document scores as its first 150 words only
-The output always holds document ids, each once per query."""
+The output always holds document ids, each once per query.
+
+Interpolation with the first stage (--interpolate W, W = the reranker's weight): the top --depth
+are ordered by W * reranker + (1 - W) * first stage, scores normalised per query. Fit W on a
+train/dev split from a pure reranking (this command without --interpolate), never on test:
+  python -m pyserini_llama.rerank.sweep --first DEV_RUN --reranked DEV_RERANKED --qrels DEV_QRELS --depth 100
+then pass the best W here: ... --interpolate 0.6 --interpolate-norm minmax"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="output TREC run file")
     parser.add_argument("--hits", type=int, default=None, help="hits per query to write (default: all)")
     parser.add_argument("--run-tag", default="rankllama", help="run tag column (default: rankllama)")
+    add_interpolation_options(parser)
     add_model_options(parser)
     return parser
 
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None, *, queries: Mapping[str, str] | None = N
     if args.hits is not None and args.hits < 1:
         raise PyseriniLlamaError("--hits must be at least 1")
     segments = segmenter_from_args(args)
+    norm = interpolation_from_args(args.interpolate, args.interpolate_norm)
 
     from ..data.corpus import open_document_store
     from ..data.queries import read_queries
@@ -173,6 +183,13 @@ def main(argv: list[str] | None = None, *, queries: Mapping[str, str] | None = N
     )
     seconds = time.perf_counter() - started
     pairs = sum(docid in documents for hits in run.values() for docid, _ in hits[: args.depth])
+    if args.interpolate is not None:
+        from .interpolation import interpolate_reranking
+
+        reranked = interpolate_reranking(
+            run, reranked, args.interpolate, args.depth, norm, skip_missing=args.skip_missing_docs
+        )
+        logger.info("interpolated: %g * reranker + %g * first stage (%s)", args.interpolate, 1 - args.interpolate, norm)
     write_trec_run(reranked, args.output, tag=args.run_tag, hits=args.hits)
     logger.info(
         "reranked %d queries (%d pairs) in %.1f s (%.1f pairs/s); wrote %s",

@@ -74,6 +74,8 @@ RERANK_FLAGS = {
     "--rerank-max-batch-tokens": "--max-batch-tokens",
     "--rerank-segment": "--segment",
     "--rerank-aggregate": "--aggregate",
+    "--rerank-interpolate": "--interpolate",
+    "--rerank-interpolate-norm": "--interpolate-norm",
 }
 
 
@@ -86,6 +88,7 @@ def _positive_int(text: str) -> int:
 
 def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     """The ``--reranker`` option group (all default to None: unset flags keep the rerank command's defaults)."""
+    from ..cli_options import add_interpolation_options  # standard library only
     from ..modeling.precision import PRECISION_METAVAR, precision_arg  # standard library only
 
     group = parser.add_argument_group(GROUP_TITLE, GROUP_DESCRIPTION)
@@ -134,6 +137,7 @@ def add_reranking_options(parser: argparse.ArgumentParser) -> None:
         choices=("firstp", "maxp"),
         help="with --rerank-segment: a document's best (maxp) or first window",
     )
+    add_interpolation_options(group, "--rerank-interpolate", depth_flag="--rerank-depth")
 
 
 def rerank_argv(args: argparse.Namespace) -> list[str]:
@@ -175,6 +179,8 @@ def check_reranking_args(args: argparse.Namespace, module_name: str) -> str:
         raise ValueError(f"--reranker writes a TREC run; --output-format {args.output_format} is not supported")
     if getattr(args, "topics_format", "default") != "default":
         raise ValueError(f"--reranker needs plain-text topics; --topics-format {args.topics_format} is not supported")
+    if getattr(args, "rerank_interpolate_norm", None) is not None and getattr(args, "rerank_interpolate", None) is None:
+        raise ValueError(f"--rerank-interpolate-norm {args.rerank_interpolate_norm} needs --rerank-interpolate W")
     return document_source(args, module_name)
 
 
