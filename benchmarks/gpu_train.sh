@@ -546,7 +546,7 @@ evaluate them (CPU machine with Pyserini and Java), e.g. SciFact test, RepLLaMA 
   python -m pyserini_llama.pipeline --dataset ../shared/data/beir/scifact --split test \\
     --output-dir runs/gpu-train-eval/scifact-test --stages bm25,repllama,hybrid,rankllama \\
     --retriever $DEST/repllama --reranker $DEST/rankllama --query-max-length 32 --passage-max-length 64 \\
-    --fusion interpolation --alpha 0.1 --rerank-depth 20 --reranker-query-max-length 32 --reranker-max-length 96 \\
+    --fusion interpolation --alpha 0.01 --rerank-depth 10 --rerank-interpolate 0.2 --reranker-query-max-length 32 --reranker-max-length 96 \\
     --batch-size 32
   (or benchmarks/eval_repllama_checkpoint.sh $DEST/repllama gpu-repllama 64 and
    benchmarks/eval_rankllama.sh $DEST/rankllama gpu-rankllama, the shipped models' measurements)

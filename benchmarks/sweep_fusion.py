@@ -18,6 +18,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", required=True, type=Path, help="pipeline output directory")
     parser.add_argument("--qrels", required=True, help="qrels of the split the runs answer")
+    parser.add_argument(
+        "--alphas",
+        default=",".join(f"{a:g}" for a in ALPHAS),
+        help="comma-separated BM25 weights (raw BM25 scores are tens, cosines below 1: try 0.01-0.05 too)",
+    )
     args = parser.parse_args()
 
     from pyserini_llama.data.qrels import read_qrels
@@ -28,7 +33,8 @@ def main() -> None:
     qrels = read_qrels(args.qrels)
     bm25, dense = read_run(args.run_dir / "run.bm25.trec"), read_run(args.run_dir / "run.repllama.trec")
     rows = [
-        (f"interpolation alpha {a:.1f}", fuse_runs([bm25, dense], "interpolation", alpha=a, k=1000)) for a in ALPHAS
+        (f"interpolation alpha {a:g}", fuse_runs([bm25, dense], "interpolation", alpha=a, k=1000))
+        for a in map(float, args.alphas.split(","))
     ]
     rows += [(f"rrf k {k}", fuse_runs([bm25, dense], "rrf", rrf_k=k, k=1000)) for k in (10, 60)]
     print(f"| fusion ({args.run_dir.name}) | nDCG@10 |\n|---|---|")

@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+from tiny_models import write_train_file
 
 from pyserini_llama.data.score_fusion import FusedScorer, interpolate_runs, normalise_hits, parse_weighted
 from pyserini_llama.errors import InputFormatError, PyseriniLlamaError
@@ -20,23 +21,6 @@ from pyserini_llama.training import TrainingArguments, read_train_file
 from pyserini_llama.training.dataset import TrainDataset
 from pyserini_llama.training.modeling import distillation_loss
 from pyserini_llama.training.trainer import Trainer
-
-WORDS = ["panda", "lobster", "genes", "proteins", "fox", "dog", "mountain", "species"]
-
-
-def write_train_file(path, n_queries=8, scores=True):
-    with open(path, "w") as f:
-        for i in range(n_queries):
-            word = WORDS[i % len(WORDS)]
-            negatives = [{"docid": f"n{i}-{j}", "text": f"{WORDS[(i + j + 1) % 8]} text {j}"} for j in range(4)]
-            positive = {"docid": f"p{i}", "title": word, "text": f"all about {word} here"}
-            if scores:
-                positive["score"] = 0.9
-                for j, n in enumerate(negatives):
-                    n["score"] = 0.8 - 0.2 * j
-            line = {"query_id": str(i), "query": f"what about {word} {i}", "positive_passages": [positive],
-                    "negative_passages": negatives}  # fmt: skip
-            f.write(json.dumps(line) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ the loss

@@ -15,26 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import write_train_file
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu_train.sh"
-WORDS = ["panda", "lobster", "genes", "proteins", "fox", "dog", "mountain", "species"]
-
-
-def write_train_file(path, n_queries=8, scores=True):
-    """Tevatron groups of 1 positive + 4 negatives, each passage with a teacher "score" (as tests/test_distillation.py)."""
-    with open(path, "w") as f:
-        for i in range(n_queries):
-            word = WORDS[i % len(WORDS)]
-            negatives = [{"docid": f"n{i}-{j}", "text": f"{WORDS[(i + j + 1) % 8]} text {j}"} for j in range(4)]
-            positive = {"docid": f"p{i}", "title": word, "text": f"all about {word} here"}
-            if scores:
-                positive["score"] = 0.9
-                for j, n in enumerate(negatives):
-                    n["score"] = 0.8 - 0.2 * j
-            line = {"query_id": str(i), "query": f"what about {word} {i}", "positive_passages": [positive],
-                    "negative_passages": negatives}  # fmt: skip
-            f.write(json.dumps(line) + "\n")
 
 
 def run_script(*args, **env_vars):

@@ -107,3 +107,25 @@ def build_lora_adapter(base_dir: Path, directory: Path, task: str = "embedding",
                     param.normal_(0, 0.5)
     model.save_pretrained(directory)
     return directory
+
+
+WORDS = ["panda", "lobster", "genes", "proteins", "fox", "dog", "mountain", "species"]
+
+
+def write_train_file(path, n_queries=8, scores=True):
+    """Tevatron groups of 1 positive + 4 negatives; with ``scores`` each passage carries a teacher ``"score"``
+    (the positive 0.9, the negatives 0.8, 0.6, 0.4, 0.2), as ``python -m pyserini_llama.teacher`` writes them."""
+    import json
+
+    with open(path, "w") as f:
+        for i in range(n_queries):
+            word = WORDS[i % len(WORDS)]
+            negatives = [{"docid": f"n{i}-{j}", "text": f"{WORDS[(i + j + 1) % 8]} text {j}"} for j in range(4)]
+            positive = {"docid": f"p{i}", "title": word, "text": f"all about {word} here"}
+            if scores:
+                positive["score"] = 0.9
+                for j, n in enumerate(negatives):
+                    n["score"] = 0.8 - 0.2 * j
+            line = {"query_id": str(i), "query": f"what about {word} {i}", "positive_passages": [positive],
+                    "negative_passages": negatives}  # fmt: skip
+            f.write(json.dumps(line) + "\n")
