@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -226,16 +226,15 @@ def mine_hard_negatives(
     options: MiningOptions = MiningOptions(),
     *,
     stage_names: Sequence[str] | None = None,
-    teacher=None,
-    teacher_stats=None,
-    uncovered_positive: str = "max",
+    annotate: Callable[[dict], dict] | None = None,
 ) -> MiningStats:
     """Search ``queries`` with every first stage, mine, and write Tevatron JSON lines to ``output``.
 
     ``stages`` are first stages (``BM25Stage``, ``RepLLaMAStage``, ``RunStage`` ... anything with
     ``batch_search(queries, k) -> Run``); only queries with a judgement at the relevance level are
-    searched. ``teacher`` (a :class:`~pyserini_llama.data.score_fusion.FusedScorer`) adds a teacher
-    ``"score"`` to every passage, as ``python -m pyserini_llama.teacher`` would afterwards. ``output`` is replaced only once every example is written, and not at all when no
+    searched. ``annotate``, if given, maps each example before it is written (the
+    ``mine --teacher`` CLI passes :func:`pyserini_llama.teacher.annotate_example` bound to its teacher, which
+    adds a ``"score"`` to every passage, as ``python -m pyserini_llama.teacher`` would afterwards). ``output`` is replaced only once every example is written, and not at all when no
     query could be used or no candidate is in the corpus (both raise).
     """
     if not stages:
@@ -249,10 +248,8 @@ def mine_hard_negatives(
         runs.append(stage.batch_search(searched, k))
     stats = MiningStats()
     examples = mine_examples(queries, qrels, runs, documents, options, stats)
-    if teacher is not None:
-        from ..teacher import annotate_example
-
-        examples = (annotate_example(example, teacher, teacher_stats, uncovered_positive) for example in examples)
+    if annotate is not None:
+        examples = map(annotate, examples)
 
     def checked() -> Iterator[dict]:
         yield from tqdm(examples, total=len(queries), desc="mining", unit="query", disable=len(queries) < 1000)

@@ -43,6 +43,8 @@ STAGE_NAMES = ("bm25", "repllama")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..teacher import add_teacher_options
+
     p = argparse.ArgumentParser(
         prog="python -m pyserini_llama.mine",
         description="Mine hard negatives for training RepLLaMA / RankLLaMA; writes Tevatron's JSON-lines format.",
@@ -77,22 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write positives without their title (for title pseudo-queries: python -m pyserini_llama.mine.pseudo_queries)",
     )
-    p.add_argument(
-        "--teacher",
-        action="append",
-        default=None,
-        metavar="RUN[:WEIGHT]",
-        help="add a teacher score to every passage from these runs, fused (as python -m pyserini_llama.teacher)",
-    )
-    p.add_argument(
-        "--teacher-normalise", choices=("minmax", "zscore"), default="minmax", help="per-query normalisation (minmax)"
-    )
-    p.add_argument(
-        "--uncovered-positive",
-        choices=("max", "floor"),
-        default="max",
-        help="teacher score of a positive no teacher run returned (as python -m pyserini_llama.teacher; default max)",
-    )
+    add_teacher_options(p, norm_flags=("--teacher-normalise",))
     p.add_argument("--index-dir", default=None, help="cache the Lucene/FAISS indexes here (default: a temp dir)")
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
     p.add_argument("--batch-size", type=int, default=16, help="RepLLaMA texts per batch (default: 16)")
@@ -219,15 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     if not queries:
         raise PyseriniLlamaError(f"{args.dataset}: no judged query of split {args.split} has text")
     queries_with_positives(queries, qrels, options.relevance_level)  # fail now, not after indexing
-    teacher, teacher_stats = None, None
+    annotate, teacher_stats = None, None
     if args.teacher:
-        from ..data.runs import read_run
-        from ..data.score_fusion import FusedScorer, parse_weighted
-        from ..teacher import TeacherStats
+        from functools import partial
 
-        specs = [parse_weighted(spec) for spec in args.teacher]
-        teacher = FusedScorer([read_run(path) for path, _ in specs], [w for _, w in specs], args.teacher_normalise)
+        from ..teacher import TeacherStats, annotate_example, load_teacher
+
         teacher_stats = TeacherStats()
+        annotate = partial(
+            annotate_example,
+            scorer=load_teacher(args.teacher, args.teacher_normalise),
+            stats=teacher_stats,
+            uncovered_positive=args.uncovered_positive,
+        )
     corpus = args.corpus or args.dataset
     documents = open_document_store(corpus)
     with tempfile.TemporaryDirectory(prefix="pyserini-llama-mine-") as scratch:
@@ -241,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             args.output,
             options,
             stage_names=args.first_stage,
-            teacher=teacher,
-            teacher_stats=teacher_stats,
-            uncovered_positive=args.uncovered_positive,
+            annotate=annotate,
         )
     print(stats.summary())
     if teacher_stats is not None:

@@ -61,6 +61,43 @@ class TeacherStats:
 UNCOVERED_POSITIVE = ("max", "floor")
 
 
+def add_teacher_options(
+    parser,
+    flag: str = "--teacher",
+    *,
+    required: bool = False,
+    norm_flags: Sequence[str] = ("--normalise", "--normalize"),
+):
+    """The teacher flags of ``python -m pyserini_llama.teacher`` and ``mine``: one spelling, one help text."""
+    from ..data.score_fusion import NORMALISATIONS
+
+    parser.add_argument(
+        flag,
+        action="append",
+        required=required,
+        default=None,
+        metavar="RUN[:WEIGHT]",
+        help="teacher run (TREC or MS MARCO) over the training queries; repeat to fuse (weight 1 if not given)",
+    )
+    parser.add_argument(*norm_flags, choices=NORMALISATIONS, default="minmax", help="per-query normalisation (minmax)")
+    parser.add_argument(
+        "--uncovered-positive",
+        choices=UNCOVERED_POSITIVE,
+        default="max",
+        help="score of a judged positive no teacher returned: its query's highest teacher score (max, default) "
+        "or the teachers' floor, like a negative",
+    )
+
+
+def load_teacher(specs: Sequence[str], method: str = "minmax") -> FusedScorer:
+    """``RUN[:WEIGHT]`` specs -> the fused teacher (runs read here, bad lines named by file and line)."""
+    from ..data.runs import read_run
+    from ..data.score_fusion import parse_weighted
+
+    parsed = [parse_weighted(spec) for spec in specs]
+    return FusedScorer([read_run(path) for path, _ in parsed], [weight for _, weight in parsed], method)
+
+
 def annotate_example(
     example: dict, scorer: FusedScorer, stats: TeacherStats | None = None, uncovered_positive: str = "max"
 ) -> dict:
@@ -70,9 +107,9 @@ def annotate_example(
     qid = str(example["query_id"])
     if not any(qid in run for run in scorer.runs):
         raise PyseriniLlamaError(f"query {qid} is in no teacher run: its passages would all score the same")
+    docids = {key: [str(item.get("docid", "")) for item in example[key]] for key in PASSAGE_KEYS}
     scored = {
-        key: [(item, scorer.covered(qid, str(item.get("docid", ""))), scorer.score(qid, str(item.get("docid", ""))))
-              for item in example[key]]
+        key: [(item, scorer.covered(qid, d), scorer.score(qid, d)) for item, d in zip(example[key], docids[key], strict=True)]
         for key in PASSAGE_KEYS
     }  # fmt: skip
     top = max(score for key in PASSAGE_KEYS for _, _, score in scored[key])
@@ -97,14 +134,16 @@ def annotated_lines(
     path: str | os.PathLike, scorer: FusedScorer, stats: TeacherStats | None = None, uncovered_positive: str = "max"
 ) -> Iterator[dict]:
     """Every line of a Tevatron training file, annotated; a bad line raises naming the file and line."""
-    from ..training.dataset import parse_train_line
+    from ..training.dataset import parse_train_object
 
     bad = BadLines(path, False)
     for number, text in iter_lines(path, bad):
         try:
-            parse_train_line(text)  # the trainer's own check, so an annotated file always trains
             example = json.loads(text)
+            parse_train_object(example)  # the trainer's own check, so an annotated file always trains
             yield annotate_example(example, scorer, stats, uncovered_positive)
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(path, number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
         except (ValueError, PyseriniLlamaError) as exc:
             raise InputFormatError(path, number, str(exc)) from None
 
@@ -118,7 +157,13 @@ def annotate_file(
     uncovered_positive: str = "max",
 ) -> TeacherStats:
     """Write ``train`` with teacher scores to ``output`` (atomically: nothing is replaced on an error)."""
+    return annotate_with(train, output, FusedScorer(runs, weights, method), uncovered_positive)
+
+
+def annotate_with(
+    train: str | os.PathLike, output: str | os.PathLike, scorer: FusedScorer, uncovered_positive: str = "max"
+) -> TeacherStats:
+    """:func:`annotate_file` with a teacher already fused (:func:`load_teacher`)."""
     stats = TeacherStats()
-    scorer = FusedScorer(runs, weights, method)
     write_jsonl_atomic(annotated_lines(train, scorer, stats, uncovered_positive), output)
     return stats

@@ -30,7 +30,7 @@ train with --distil-weight W --distil-temperature T."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..data.score_fusion import NORMALISATIONS
+    from . import add_teacher_options
 
     p = argparse.ArgumentParser(
         prog="python -m pyserini_llama.teacher",
@@ -39,18 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--train", help="Tevatron training file (JSON lines) to annotate")
-    p.add_argument(
-        "--teacher", action="append", required=True, metavar="RUN[:WEIGHT]", help="teacher run; repeat to fuse"
-    )
-    p.add_argument("--normalise", "--normalize", choices=NORMALISATIONS, default="minmax", help="default: minmax")
+    add_teacher_options(p, required=True)
     p.add_argument("--output", help="annotated training file to write")
-    p.add_argument(
-        "--uncovered-positive",
-        choices=("max", "floor"),
-        default="max",
-        help="score of a judged positive no teacher returned: its query's highest teacher score (max, default) "
-        "or the teachers' floor, like a negative",
-    )
     p.add_argument("--fused-run", default=None, help="also write the fused teacher as a TREC run")
     p.add_argument("--qrels", default=None, help="qrels of the training queries: report the teacher's quality")
     p.add_argument(
@@ -79,30 +69,29 @@ def teacher_quality(qrels, runs, weights, names) -> list[tuple[str, float, float
 
 def main(argv: list[str] | None = None) -> int:
     from ..data.qrels import read_qrels
-    from ..data.runs import read_run, write_trec_run
-    from ..data.score_fusion import FusedScorer, parse_weighted
-    from . import annotate_file
+    from ..data.runs import write_trec_run
+    from ..data.score_fusion import parse_weighted
+    from . import annotate_with, load_teacher
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     if not args.compare and not (args.train and args.output) and not args.fused_run:
         raise PyseriniLlamaError("give --train and --output (annotate), --fused-run, or --qrels with --compare")
     if args.compare and not args.qrels:
         raise PyseriniLlamaError("--compare needs --qrels (the training queries' judgements)")
-    specs = [parse_weighted(spec) for spec in args.teacher]
-    runs = [read_run(path) for path, _ in specs]
-    weights = [weight for _, weight in specs]
+    teacher = load_teacher(args.teacher, args.normalise)
     if args.qrels:
-        rows = teacher_quality(read_qrels(args.qrels), runs, weights, [path for path, _ in specs])
+        names = [parse_weighted(spec)[0] for spec in args.teacher]
+        rows = teacher_quality(read_qrels(args.qrels), teacher.runs, teacher.weights, names)
         print("| teacher | nDCG@10 | R@100 |\n|---|---|---|")
         for name, ndcg, recall in rows:
             print(f"| {name} | {ndcg:.4f} | {recall:.4f} |")
         if args.compare:
             return 0
     if args.fused_run:
-        write_trec_run(FusedScorer(runs, weights, args.normalise).fuse(k=args.depth), args.fused_run, tag="teacher")
+        write_trec_run(teacher.fuse(k=args.depth), args.fused_run, tag="teacher")
         logger.info("wrote the fused teacher run %s", args.fused_run)
     if args.train and args.output:
-        stats = annotate_file(args.train, args.output, runs, weights, args.normalise, args.uncovered_positive)
+        stats = annotate_with(args.train, args.output, teacher, args.uncovered_positive)
         print(stats.summary())
         print(f"wrote {args.output}")
     return 0

@@ -98,6 +98,11 @@ def parse_train_line(text: str) -> TrainQuery:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return parse_train_object(obj)
+
+
+def parse_train_object(obj: object) -> TrainQuery:
+    """One decoded training line -> :class:`TrainQuery`; ``ValueError`` says what is wrong with it."""
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     qid = _as_id(obj.get("query_id"))
