@@ -2,42 +2,33 @@
 every speed-up is measured against), tiny random models, and the benchmark texts.
 
 Imported by ``bench_encoder.py``, ``bench_rerank.py`` and ``bench_cpu_inference.py`` (run as scripts, so
-this directory is on ``sys.path``).
+this directory is on ``sys.path``); the tiny models come from :mod:`pyserini_llama.testing`, as the tests' do.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from pyserini_llama.testing import build_lora_adapter, build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PYSERINI_LLAMA_SHARED_DATA", REPO.parent / "shared" / "data"))
 SCIFACT = SHARED_DATA / "beir" / "scifact"
 
 
-def _tiny_models():
-    if str(REPO / "tests") not in sys.path:
-        sys.path.insert(0, str(REPO / "tests"))
-    import tiny_models
-
-    return tiny_models
-
-
 def tiny_encoder(directory: Path) -> str:
     """A random tiny LLaMA with a random LoRA adapter, big enough for batching to matter."""
-    tiny = _tiny_models()
-    base = tiny.build_tiny_llama(directory / "base", hidden_size=256, intermediate_size=512, num_hidden_layers=4)
-    return str(tiny.build_lora_adapter(base, directory / "repllama", task="embedding"))
+    base = build_tiny_llama(directory / "base", hidden_size=256, intermediate_size=512, num_hidden_layers=4)
+    return str(build_lora_adapter(base, directory / "repllama", task="embedding"))
 
 
 def tiny_reranker(directory: Path) -> str:
     """As :func:`tiny_encoder`, with a random SEQ_CLS adapter (LoRA + score head)."""
-    tiny = _tiny_models()
-    base = tiny.build_tiny_llama(directory / "base", hidden_size=256, intermediate_size=512, num_hidden_layers=4)
-    return str(tiny.build_lora_adapter(base, directory / "rankllama", task="classification"))
+    base = build_tiny_llama(directory / "base", hidden_size=256, intermediate_size=512, num_hidden_layers=4)
+    return str(build_lora_adapter(base, directory / "rankllama", task="classification"))
 
 
 def model_card_embeddings(encoder, passages, max_length: int) -> np.ndarray:

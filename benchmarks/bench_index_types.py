@@ -31,18 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from pyserini_llama.indexing import IndexOptions, build_index, estimate_bytes, factory_string  # noqa: E402
-from pyserini_llama.indexing.faiss_types import NAMED_TYPES, describe  # noqa: E402
+from pyserini_llama.indexing import IndexOptions, build_index, estimate_bytes, factory_string
+from pyserini_llama.indexing.faiss_types import NAMED_TYPES, describe
 
 
 def synthetic(n: int, dim: int, queries: int, clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

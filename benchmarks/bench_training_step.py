@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -110,8 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.model == "tiny":
-            sys.path.insert(0, str(REPO / "tests"))
-            from tiny_models import build_tiny_llama
+            from pyserini_llama.testing import build_tiny_llama
 
             args.model_name = str(build_tiny_llama(work / "tiny", num_hidden_layers=8))
         else:

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 logger = logging.getLogger("gpu_check")
 
@@ -219,8 +218,9 @@ def ddp_step(tiny_dir: Path, workdir: Path, device: str, timeout: int) -> dict:
 def build_tiny(workdir: Path) -> tuple[Path, object]:
     """A tiny random LLaMA (``base``) and a classifier with a saved random score head (``classifier``)."""
     import torch
-    from tiny_models import build_tiny_llama
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pyserini_llama.testing import build_tiny_llama
 
     base = build_tiny_llama(workdir / "tiny" / "base")
     tokenizer = AutoTokenizer.from_pretrained(base)

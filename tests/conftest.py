@@ -3,7 +3,8 @@ import os
 from pathlib import Path
 
 import pytest
-from tiny_models import build_lora_adapter, build_tiny_llama
+
+from pyserini_llama.testing import build_lora_adapter, build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PYSERINI_LLAMA_SHARED_DATA", REPO.parent / "shared" / "data"))

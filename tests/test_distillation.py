@@ -10,13 +10,13 @@ import math
 
 import pytest
 import torch
-from tiny_models import write_train_file
 
 from pyserini_llama.data.score_fusion import FusedScorer, interpolate_runs, normalise_hits, parse_weighted
 from pyserini_llama.errors import InputFormatError, PyseriniLlamaError
 from pyserini_llama.modeling.formatting import apply_case
 from pyserini_llama.teacher import annotate_file
 from pyserini_llama.teacher.__main__ import main as teacher_main
+from pyserini_llama.testing import write_train_file
 from pyserini_llama.training import TrainingArguments, read_train_file
 from pyserini_llama.training.dataset import TrainDataset
 from pyserini_llama.training.modeling import distillation_loss

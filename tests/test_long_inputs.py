@@ -12,11 +12,11 @@ from test_rankllama_fidelity import model_card_model as rank_card_model
 from test_rankllama_fidelity import model_card_score
 from test_repllama_fidelity import model_card_embedding
 from test_repllama_fidelity import model_card_model as rep_card_model
-from tiny_models import TRAINING_TEXT, build_lora_adapter, build_tiny_llama
 
 from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
 from pyserini_llama.modeling.tokens import token_budget_batches
 from pyserini_llama.rerankers.rankllama import RankLLaMAReranker
+from pyserini_llama.testing import TRAINING_TEXT, build_lora_adapter, build_tiny_llama
 
 WORDS = " ".join(TRAINING_TEXT[:4]).split()
 

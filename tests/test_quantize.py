@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_DOCS
-from tiny_models import build_tiny_llama
 
 from pyserini_llama import RankLLaMAReranker, RepLLaMAEncoder
 from pyserini_llama.errors import ModelLoadError
@@ -23,6 +22,7 @@ from pyserini_llama.modeling.quantize import (
 )
 from pyserini_llama.modeling.tokens import SpecialTokens, encode_with_eos, pad_right
 from pyserini_llama.modeling.trunk import decoder_of
+from pyserini_llama.testing import build_tiny_llama
 
 PASSAGES = [{"title": title, "text": text} for _, title, text in TINY_DOCS]
 #: Short texts of distinct words: the tiny model's embeddings of them are far apart.

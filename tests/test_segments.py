@@ -5,13 +5,13 @@ import random
 
 import numpy as np
 import pytest
-from tiny_models import TRAINING_TEXT
 
 from pyserini_llama.data.runs import read_run
 from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 from pyserini_llama.errors import PyseriniLlamaError
 from pyserini_llama.modeling.segments import Segmenter, collapse_hits, document_id, segment_id
 from pyserini_llama.rerankers.rankllama import RankLLaMAReranker
+from pyserini_llama.testing import TRAINING_TEXT
 
 WORDS = " ".join(TRAINING_TEXT[:4]).split()
 

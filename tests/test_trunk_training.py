@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 from test_training import synthetic_task
-from tiny_models import build_tiny_llama
 
 from pyserini_llama.errors import PyseriniLlamaError
 from pyserini_llama.modeling.trunk import TrunkCache, decoder_of, trunk_fingerprint
+from pyserini_llama.testing import build_tiny_llama
 from pyserini_llama.train.__main__ import main as train_main
 from pyserini_llama.training import TrainingArguments
 from pyserini_llama.training.trainer import Trainer

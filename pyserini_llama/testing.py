@@ -1,4 +1,9 @@
-"""Tiny random LLaMA models, a Llama-2-like tokenizer and random LoRA adapters, built offline.
+"""Tiny random LLaMA models, a Llama-2-like tokenizer, random LoRA adapters and training files, built offline.
+
+Public so that the tests, the benchmarks and anyone testing code on top of pyserini-llama build the same
+fixtures without a download: a model of a few hundred kilobytes that loads like a Llama-2 hub directory.
+Importing this module is cheap and needs neither Pyserini nor Java (torch, transformers, tokenizers and peft
+are imported by the functions that use them); it imports nothing else of the package.
 
 The tokenizer behaves like Llama-2's where it matters for fidelity: sentencepiece-style ``▁``
 word boundaries, BOS added by the tokenizer (``<s> $A`` / ``<s> $A <s> $B`` for pairs), no EOS
