@@ -90,7 +90,7 @@ def test_measurement_fits_its_budget():
 def test_choose_precision_needs_a_verdict_or_permission():
     rates = {"float32": 80.0, "bfloat16": 10.0, "float16": 12.0, "int8": 150.0}
     assert cpu_speed.PRECISION_VERDICTS["float32"] is True
-    if not cpu_speed.PRECISION_VERDICTS["int8"]:  # judged not acceptable (benchmarks/judge_precision.py)
+    if not cpu_speed.PRECISION_VERDICTS["int8"]:  # judged not acceptable (reproduce/judge_precision.py)
         assert cpu_speed.choose_precision(rates) == "float32"
     assert cpu_speed.choose_precision(rates, allow=("int8",)) == "int8"
     assert cpu_speed.choose_precision({**rates, "int8": 85.0}, allow=("int8",)) == "float32"  # within noise

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_train.sh must run the moment a GPU is lent; its --cpu-smoke mode keeps it from rotting.
+"""reproduce/gpu_train.sh must run the moment a GPU is lent; its --cpu-smoke mode keeps it from rotting.
 
 The smoke mode takes the script's whole path (file checks, model resolution, RepLLaMA then RankLLaMA
 through ``python -m pyserini_llama.train``, timings.json, the archive) on CPU with a tiny model and two
@@ -19,7 +19,7 @@ import pytest
 from pyserini_llama.testing import write_train_file
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "gpu_train.sh"
+SCRIPT = REPO / "reproduce" / "gpu_train.sh"
 
 
 def run_script(*args, **env_vars):

@@ -16,5 +16,5 @@ was cut off, and a model is loaded only if some point still has to be computed. 
 commands: every number in a table can be reproduced (and checked) with the ordinary commands.
 
 Layers: this package sits above ``pipeline``, ``rerank``, ``encode``, ``search``, ``train`` and
-``eval``; none of them imports it. ``plot.py`` is also the plotting helper of ``benchmarks/``.
+``eval``; none of them imports it. ``plot.py`` is also the plotting helper of ``reproduce/``.
 """

@@ -1,4 +1,4 @@
-"""Matplotlib helpers shared by the ablation sweeps and the scripts in ``benchmarks/``.
+"""Matplotlib helpers shared by the ablation sweeps and the plot scripts in ``reproduce/``.
 
 Headless (the Agg backend) so plots are written on servers without a display; every figure is
 saved as a PNG next to the table it illustrates.

@@ -3,7 +3,7 @@
 # shipped (alpha 0.01 for both, chosen on SciFact train and NFCorpus dev for the teacher-guided RepLLaMA). Each
 # corpus is encoded once: its splits share one index directory. The train-split hybrids are what RankLLaMA's negatives are mined from (the stage it
 # will rerank); the test-split hybrids are what it is evaluated on. Resumable (rerun: everything is reused).
-# usage: benchmarks/first_stage_runs.sh [OUT]        (default runs/first-stage; runs/ is scratch)
+# usage: reproduce/first_stage_runs.sh [OUT]        (default runs/first-stage; runs/ is scratch)
 # Sourced by eval_rankllama.sh for first_stage_pipeline, so both spell the first stages once (a different flag
 # would not match the manifests and would re-encode the corpus).
 first_stage_pipeline() {  # CORPUS SPLIT OUT [more pipeline flags]: the shipped first stages, reused if built

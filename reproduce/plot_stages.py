@@ -4,7 +4,7 @@ A collection scored outside the pipeline (DL19's given BM25 run and its rerank) 
 qrels with ``--from-runs LABEL QRELS STAGE=RUN ...`` (scored by ``pyserini_llama.eval``, without ``-c``, as the
 DL19 numbers in docs/RESULTS.md are); such groups come after the pipeline's.
 
-    python benchmarks/plot_stages.py --out docs/plots/stages.png \\
+    python reproduce/plot_stages.py --out docs/plots/stages.png \\
         SciFact=runs/scifact/metrics.json NFCorpus=runs/nfcorpus/metrics.json \\
         --from-runs "DL19 (BM25 top 20)" dl19/qrels.txt bm25=dl19/run.bm25-top100.trec rankllama=runs/dl19/run.trec \\
         --reference "SciFact:all-MiniLM-L6-v2=0.6451"

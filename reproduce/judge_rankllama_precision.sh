@@ -1,11 +1,11 @@
 #!/bin/bash
-# RankLLaMA's half of the precision judgement (benchmarks/judge_precision.py judges RepLLaMA): rerank each
-# dataset's shipped hybrid top 20 (runs of benchmarks/first_stage_runs.sh FIRST) with the shipped RankLLaMA in
+# RankLLaMA's half of the precision judgement (reproduce/judge_precision.py judges RepLLaMA): rerank each
+# dataset's shipped hybrid top 20 (runs of reproduce/first_stage_runs.sh FIRST) with the shipped RankLLaMA in
 # each precision named, pairs of 96 tokens, query 32, and print nDCG@10 (-c) of each. A finished rerank is reused
 # (the rerank command writes its run atomically, so a run file that exists is complete).
 # The float32 reference is the same command with PRECISIONS="float32" (or the pipeline's rankllama stage,
-# benchmarks/eval_rankllama.sh, which scores the same pairs).
-# usage: PRECISIONS="float32 int8" DATASETS="scifact nfcorpus" benchmarks/judge_rankllama_precision.sh [FIRST]
+# reproduce/eval_rankllama.sh, which scores the same pairs).
+# usage: PRECISIONS="float32 int8" DATASETS="scifact nfcorpus" reproduce/judge_rankllama_precision.sh [FIRST]
 set -e
 cd "$(dirname "$0")/.."
 FIRST=${1:-runs/first-stage}

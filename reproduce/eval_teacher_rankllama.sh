@@ -6,7 +6,7 @@
 #   2. SciFact test and NFCorpus test: the four stages at that depth, pure and interpolated;
 #   3. DL19: BM25's top 20 reranked, pure (zero-shot; no interpolation, so the reranker alone is judged).
 # Pairs of 96 tokens (query 32). Hybrid weights: ALPHA_SCIFACT (0.1), ALPHA_NFCORPUS (0.2). Writes runs/recipes/NAME/rank.json.
-# usage: benchmarks/eval_teacher_rankllama.sh RERANKER RETRIEVER NAME [DTYPE] [TRUNK_CACHE]
+# usage: reproduce/eval_teacher_rankllama.sh RERANKER RETRIEVER NAME [DTYPE] [TRUNK_CACHE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RERANKER=$1 RETRIEVER=$2 NAME=$3 DTYPE=${4:-float32}

@@ -5,8 +5,8 @@ The verdict is what ``--dtype auto`` reads (``pyserini_llama/modeling/cpu_speed.
 acceptable when nDCG@10 moves by at most ``--tolerance`` (0.005) on every dataset. The script prints a
 table and the line to put into that table.
 
-    python benchmarks/judge_precision.py --mode int8
-    python benchmarks/judge_precision.py --mode int8 --fp32-ndcg scifact=0.6543,nfcorpus=0.3210   # fp32 known
+    python reproduce/judge_precision.py --mode int8
+    python reproduce/judge_precision.py --mode int8 --fp32-ndcg scifact=0.6543,nfcorpus=0.3210   # fp32 known
 
 Runs go to ``--output-dir``/``<dataset>.<precision>`` and carry the pipeline's manifests, so a rerun (or the
 fp32 reference of a later judgement) reuses them. Defaults are the shipped model's serving settings (query
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
-
-from bench_common import SHARED_DATA
 
 from pyserini_llama.modeling.cpu import set_torch_threads
 from pyserini_llama.pipeline import PipelineConfig, run_pipeline
 
 METRIC = "ndcg@10"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("PYSERINI_LLAMA_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def ndcg(dataset: Path, precision: str, args: argparse.Namespace) -> float:

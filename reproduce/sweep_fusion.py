@@ -3,7 +3,7 @@
 Reads the pipeline's ``run.bm25.trec`` and ``run.repllama.trec`` of one output directory (run with the
 tuning split's ``--split``) and scores each fusion against that split's qrels.
 
-    python benchmarks/sweep_fusion.py --run-dir runs/nfcorpus-dev --qrels ../shared/data/beir/nfcorpus/qrels/dev.tsv
+    python reproduce/sweep_fusion.py --run-dir runs/nfcorpus-dev --qrels ../shared/data/beir/nfcorpus/qrels/dev.tsv
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Minutes are the sum of the logged ``seconds_per_step`` (wall time of the trainin
 cache fill before the first step is added with ``--offset-minutes``). Chance level, ln(candidates),
 is drawn for each distinct value given with ``--chance``.
 
-    python benchmarks/plot_training.py --out docs/plots/loss.png \\
+    python reproduce/plot_training.py --out docs/plots/loss.png \\
         "t 0.02=train/plateau/t0.02/train_log.jsonl" "t 0.05=train/plateau/t0.05/train_log.jsonl" \\
         --chance "ln 32=3.4657"
 """
