@@ -6,7 +6,7 @@
 #   Cranfield test (zero-shot) full retrieval: BM25, dense and their hybrid at SciFact's alpha 0.1 (the shipped
 #   model's Cranfield command in docs/RESULTS.md, with this model).
 # dev100 is runs/msmarco-dev100/{queries.jsonl,qrels.tsv,run.bm25.trec}: the first 100 query ids of the train
-# subset's qrels/dev.tsv, their qrels and their BM25 top 100 (made here when missing; BM25 nDCG@10 0.8685, MRR@10 0.8439).
+# subset's qrels/dev.tsv, their qrels and their BM25 top 100 (made here when missing).
 # usage: reproduce/eval_repllama_checkpoint.sh MODEL NAME LEN [skip-scifact]
 #   PARTS="cranfield dl19" reproduce/eval_repllama_checkpoint.sh ...   runs only the parts named
 #   (scifact cranfield dl19 dev100; default: all)
