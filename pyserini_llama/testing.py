@@ -85,25 +85,11 @@ def build_lora_adapter(base_dir: Path, directory: Path, task: str = "embedding",
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     if task == "classification":
         base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, pad_token_id=0)
-        config = LoraConfig(
-            r=8,
-            lora_alpha=16,
-            lora_dropout=0.0,
-            target_modules=targets,
-            task_type="SEQ_CLS",
-            modules_to_save=["score"],
-            init_lora_weights=False,
-        )
+        head = dict(task_type="SEQ_CLS", modules_to_save=["score"])
     else:
         base = AutoModel.from_pretrained(base_dir)
-        config = LoraConfig(
-            r=8,
-            lora_alpha=16,
-            lora_dropout=0.0,
-            target_modules=targets,
-            task_type="FEATURE_EXTRACTION",
-            init_lora_weights=False,
-        )
+        head = dict(task_type="FEATURE_EXTRACTION")
+    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets, init_lora_weights=False, **head)
     model = get_peft_model(base, config)
     if task == "classification":
         for name, param in model.named_parameters():
