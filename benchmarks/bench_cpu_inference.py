@@ -46,10 +46,10 @@ from bench_common import (
 )
 
 from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
-from pyserini_llama.modeling.cpu import cpu_model, default_threads, set_torch_threads, speed_flags
-from pyserini_llama.modeling.cpu_speed import measure_gemm_rates
 from pyserini_llama.modeling.loading import load_backbone
-from pyserini_llama.modeling.quantize import Int8Settings
+from pyserini_llama.precision.cpu import cpu_model, default_threads, set_torch_threads, speed_flags
+from pyserini_llama.precision.int8 import Int8Settings
+from pyserini_llama.precision.speed import measure_gemm_rates
 from pyserini_llama.rerankers import RankLLaMAReranker
 
 SHIPPED = {"encode": "repllama-smollm2-135m", "rerank": "rankllama-smollm2-135m"}

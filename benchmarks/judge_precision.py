@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench_common import SHARED_DATA
 
-from pyserini_llama.modeling.cpu import set_torch_threads
 from pyserini_llama.pipeline import PipelineConfig, run_pipeline
+from pyserini_llama.precision.cpu import set_torch_threads
 
 METRIC = "ndcg@10"
 

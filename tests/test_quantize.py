@@ -1,4 +1,4 @@
-"""Int8 inference (``modeling/quantize.py``) on tiny random LLaMAs: exact smoothing, closeness to fp32,
+"""Int8 inference (``precision/int8.py``) on tiny random LLaMAs: exact smoothing, closeness to fp32,
 rankings, determinism, and ``--dtype int8`` through the encode and rerank commands."""
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from tiny_models import build_tiny_llama
 from pyserini_llama import RankLLaMAReranker, RepLLaMAEncoder
 from pyserini_llama.errors import ModelLoadError
 from pyserini_llama.modeling.loading import load_backbone
-from pyserini_llama.modeling.quantize import (
+from pyserini_llama.modeling.tokens import SpecialTokens, encode_with_eos, pad_right
+from pyserini_llama.modeling.trunk import decoder_of
+from pyserini_llama.precision.int8 import (
     Int8Linear,
     Int8Quantizer,
     activation_maxima,
     calibration_sample,
     smooth_layer,
 )
-from pyserini_llama.modeling.tokens import SpecialTokens, encode_with_eos, pad_right
-from pyserini_llama.modeling.trunk import decoder_of
 
 PASSAGES = [{"title": title, "text": text} for _, title, text in TINY_DOCS]
 #: Short texts of distinct words: the tiny model's embeddings of them are far apart.

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
-from ..modeling.precision import load_for_inference
-from ..modeling.quantize import calibration_sample
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
     SpecialTokens,
@@ -28,6 +26,8 @@ from ..modeling.tokens import (
     pad_right,
     token_budget_batches,
 )
+from ..precision import load_for_inference
+from ..precision.int8 import calibration_sample
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class RepLLaMAEncoder:
         """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
         tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights).
 
-        ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
+        ``dtype``: an inference precision (``pyserini_llama.precision``): float32, bfloat16, float16, int8
         (CPU; quantised on the first texts it is given, see :meth:`calibrate`) or auto (measured).
 
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
@@ -103,7 +103,7 @@ class RepLLaMAEncoder:
         """
         self._loaded_by_name = isinstance(model, str | os.PathLike)
         self._base_model, self._tokenizer_name = base_model, tokenizer if isinstance(tokenizer, str) else None
-        self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 encoder
+        self.int8 = None  # precision.int8.Int8Quantizer for an int8 encoder
         if isinstance(model, str | os.PathLike):
             self.name = str(model)
             loaded = load_for_inference(

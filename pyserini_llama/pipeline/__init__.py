@@ -227,7 +227,7 @@ class Pipeline:
         """The concrete precision ``model`` runs in (``--dtype auto`` resolved once, by measurement), which
         is what manifests record: an index made in int8 is not the fp32 one."""
         if model not in self._precisions:
-            from ..modeling.precision import resolve_precision
+            from ..precision import resolve_precision
 
             self._precisions[model] = resolve_precision(self.config.precision, device=self.config.device, model=model)
         return self._precisions[model]

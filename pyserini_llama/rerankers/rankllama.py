@@ -45,8 +45,6 @@ import numpy as np
 
 from ..errors import ModelLoadError, PyseriniLlamaError
 from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
-from ..modeling.precision import load_for_inference
-from ..modeling.quantize import calibration_sample
 from ..modeling.segments import Segmenter
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -55,6 +53,8 @@ from ..modeling.tokens import (
     pad_right,
     token_budget_batches,
 )
+from ..precision import load_for_inference
+from ..precision.int8 import calibration_sample
 
 logger = logging.getLogger(__name__)
 
@@ -155,14 +155,14 @@ class RankLLaMAReranker:
         ``text_case``: the case rule of ``modeling/formatting.py``; by default the one the model
         records (``input_format.json``, written by training), else ``as-is``.
 
-        ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
+        ``dtype``: an inference precision (``pyserini_llama.precision``): float32, bfloat16, float16, int8
         (CPU; quantised on the first pairs it is given, see :meth:`calibrate`; the score head stays fp32)
         or auto (measured).
 
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
         longest); a pair longer than the budget is scored on its own. ``segments``: score
         documents as FirstP/MaxP over word windows of their body (None: whole documents)."""
-        self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 reranker
+        self.int8 = None  # precision.int8.Int8Quantizer for an int8 reranker
         loaded_by_name = isinstance(model, str | os.PathLike)
         if loaded_by_name:
             name = str(model)
