@@ -73,8 +73,28 @@ def passage_texts(
     encoder: RepLLaMAEncoder, documents: Sequence[Document], fields: Sequence[str] = ("title", "text")
 ) -> list[str]:
     """The exact texts :func:`encode_corpus` embeds for ``documents`` (segments already cut, if any):
-    also what an int8 encoder is calibrated on, so a caller can calibrate on a whole corpus first."""
+    also what an int8 encoder is calibrated on (:func:`calibrate_on_corpus`)."""
     return encoder.format_passages([to_passage(d, fields) for d in documents])
+
+
+def calibrate_on_corpus(
+    encoder: RepLLaMAEncoder,
+    documents: Sequence[Document],
+    fields: Sequence[str] = ("title", "text"),
+    max_length: int | None = None,
+) -> None:
+    """Quantise an int8 encoder on a sample of a whole corpus (segments already cut, if any), so that every
+    shard, process and later query batch meets one quantised model; a no-op for other precisions.
+
+    Only the sampled documents are formatted: formatting makes one text per document, so sampling the
+    documents picks the very texts :meth:`RepLLaMAEncoder.calibrate` would pick from all of them.
+    """
+    if encoder.int8 is None:
+        return
+    from ..precision.int8 import calibration_sample
+
+    texts = passage_texts(encoder, calibration_sample(documents), fields)
+    encoder.calibrate(texts, max_length or encoder.passage_max_length)
 
 
 def encode_corpus(

@@ -361,10 +361,9 @@ class Pipeline:
             if self._encoder.int8 is not None:
                 # Quantised from the corpus whether or not its index is cached, so queries always meet the same model.
                 from ..data.corpus import iter_corpus
-                from ..encode import passage_texts
+                from ..encode import calibrate_on_corpus
 
-                texts = passage_texts(self._encoder, list(iter_corpus(c.dataset)))
-                self._encoder.calibrate(texts, c.passage_max_length)
+                calibrate_on_corpus(self._encoder, list(iter_corpus(c.dataset)), max_length=c.passage_max_length)
         return self._encoder
 
     @property
