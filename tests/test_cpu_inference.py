@@ -96,6 +96,20 @@ def test_choose_precision_needs_a_verdict_or_permission():
     assert speed.choose_precision({**rates, "int8": 40.0}, allow=("int8",)) == "float32"
 
 
+def test_auto_times_nothing_when_only_float32_is_acceptable(tiny_lora, monkeypatch):
+    """With float32 the only acceptable precision no measurement can change the choice: none is made."""
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed GEMMs although only float32 can win")
+
+    monkeypatch.setattr(speed, "gemm_rates", no_timing)
+    monkeypatch.setattr(speed, "measure_gemm_rates", no_timing)
+    monkeypatch.setattr(speed, "PRECISION_VERDICTS", {"float32": True, "int8": False, "bfloat16": None})
+    assert resolve_precision("auto", model=str(tiny_lora)) == "float32"
+    with pytest.raises(AssertionError, match="timed GEMMs"):  # int8 allowed: a second candidate, so it measures
+        resolve_precision("auto+int8", model=str(tiny_lora))
+
+
 def test_auto_resolves_by_measurement_and_loads_it(tiny_lora, monkeypatch):
     measured = {"rates": {"float32": 50.0, "bfloat16": 5.0, "float16": 5.0, "int8": 100.0}}
     measured |= {"shape": [256, 64, 128], "threads": 1}

@@ -83,6 +83,10 @@ def resolve_precision(
     from ..modeling.loading import model_config
     from .speed import acceptable_precisions, choose_precision, gemm_rates
 
+    candidates = acceptable_precisions(allowed)
+    if candidates == ["float32"]:  # nothing to choose between: timing GEMMs could not change the answer
+        logger.info("--dtype %s: float32 (the only precision judged acceptable)", precision)
+        return "float32"
     config = model_config(model, base_model)
     entry = gemm_rates(config.hidden_size, config.intermediate_size)
     chosen = choose_precision(entry["rates"], allowed)
@@ -93,7 +97,7 @@ def resolve_precision(
         *entry["shape"],
         entry["threads"],
         ", ".join(f"{m} {r:.1f} GFLOP/s" for m, r in entry["rates"].items()),
-        ", ".join(acceptable_precisions(allowed)),
+        ", ".join(candidates),
     )
     return chosen
 
