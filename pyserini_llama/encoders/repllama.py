@@ -93,7 +93,7 @@ class RepLLaMAEncoder:
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
         longest); a text longer than the budget is embedded on its own.
 
-        ``trunk_cache``: a directory of cached trunk states (``modeling/trunk.py``). Texts found
+        ``trunk_cache``: a directory of cached trunk states (``modeling/trunk_cache.py``). Texts found
         there run through the layers from ``trunk_split`` up only; the rest are computed in full
         and stored. ``trunk_split`` defaults to the lowest layer a top-K LoRA adapter touches. The
         cache is keyed by the trunk's weights, so it can only serve states of this very trunk.
@@ -151,7 +151,7 @@ class RepLLaMAEncoder:
         self.split_forward = self._split_forward(trunk_cache, trunk_split)
 
     def _split_forward(self, trunk_cache, trunk_split):
-        from ..modeling.trunk import split_forward
+        from ..modeling.trunk_cache import split_forward
 
         if trunk_cache is not None and trunk_split is None:
             from ..modeling.loading import adapter_layers
