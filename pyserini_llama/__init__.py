@@ -19,7 +19,7 @@ _LAZY = {
     "BM25Stage": "pyserini_llama.search.multistage",
     "RepLLaMAStage": "pyserini_llama.search.multistage",
     "HybridStage": "pyserini_llama.search.multistage",
-    "Document": "pyserini_llama.data.corpus",
+    "Document": "pyserini_llama.data.document",
     "load_backbone": "pyserini_llama.modeling.loading",
     "evaluate_run": "pyserini_llama.eval",
 }

@@ -30,15 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus import Document
+from ..cache import discard_work, work_dir_for
+from ..data.document import Document
 from ..encoders.repllama import Passage, RepLLaMAEncoder
-from ..encoders.resumable import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_COMMIT_SECONDS,
-    discard_work,
-    encode_resumable,
-    work_dir_for,
-)
+from ..encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 from ..indexing.faiss_types import IndexOptions, check_options, write_index_dir
 from ..modeling.segments import Segmenter, write_manifest
 

@@ -170,7 +170,7 @@ class RepLLaMAEncoder:
         """
         if not self._loaded_by_name:
             return None
-        from ..modeling.loading import model_fingerprint
+        from ..cache import model_fingerprint
 
         cache = self.split_forward.cache
         return {

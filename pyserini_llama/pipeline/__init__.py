@@ -24,18 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_write, write_json_atomic
+from ..cache import Artifact, file_fingerprint, model_fingerprint, model_slug
 from ..cli_options import INTERPOLATION_NORMS
 from ..errors import PyseriniLlamaError
-
-# Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
-from ..modeling.loading import NOTE_SUFFIXES as NOTES  # noqa: F401
-from ..modeling.loading import default_dtype, file_fingerprint, model_fingerprint
+from ..modeling.loading import default_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -151,57 +147,6 @@ def resolve_stages(config: PipelineConfig) -> list[str]:
 def rerank_source(stages: list[str]) -> str:
     """The first-stage run RankLLaMA reranks: the last one requested, hybrid > repllama > bm25."""
     return next(s for s in ("hybrid", "repllama", "bm25") if s in stages)
-
-
-def model_slug(model: str) -> str:
-    """A directory-name-safe name for a model: ``castorini/repllama-v1`` -> ``castorini--repllama-v1``."""
-    name = Path(model).name if Path(model).exists() else model
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.") or "model"
-
-
-@dataclass
-class Artifact:
-    """An output file or directory, what it is made from, and how to make it."""
-
-    name: str
-    path: Path
-    params: dict
-    build: Callable[[], None]
-    inputs: list[Artifact] = field(default_factory=list)
-    ready: bool = field(default=False, repr=False)  # ensured in this process already
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.path.with_name(self.name + ".manifest.json")
-
-    def manifest(self) -> dict:
-        return {"artifact": self.name, "params": self.params, "inputs": [i.manifest() for i in self.inputs]}
-
-    def is_current(self) -> bool:
-        if not self.path.exists() or not self.manifest_path.is_file():
-            return False
-        try:
-            on_disk = json.loads(self.manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return False
-        return on_disk == json.loads(json.dumps(self.manifest()))
-
-    def ensure(self) -> bool:
-        """Build this artifact (and, first, any input that is out of date) unless it is current; True if built."""
-        if self.ready:
-            return False
-        built = not self.is_current()
-        if built:
-            for artifact in self.inputs:
-                artifact.ensure()
-            self.manifest_path.unlink(missing_ok=True)
-            logger.info("building %s", self.path)
-            self.build()
-            write_json_atomic(self.manifest(), self.manifest_path)
-        else:
-            logger.info("reusing %s (its manifest matches)", self.path)
-        self.ready = True
-        return built
 
 
 class Pipeline:
@@ -422,7 +367,7 @@ class Pipeline:
         self._write_run(stage.batch_search(self.queries, c.hits), "bm25")
 
     def _build_repllama(self) -> None:
-        from ..encoders.resumable import discard_work, work_dir_for
+        from ..cache import discard_work, work_dir_for
         from ..search.multistage import RepLLaMAStage
 
         c = self.config
