@@ -45,7 +45,8 @@ from bench_common import (
     tiny_reranker,
 )
 
-from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
+from pyserini_llama.data.document import Document
+from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 from pyserini_llama.modeling.loading import load_backbone
 from pyserini_llama.precision.cpu import cpu_model, default_threads, set_torch_threads, speed_flags
 from pyserini_llama.precision.int8 import Int8Settings
@@ -98,7 +99,7 @@ class Task:
         docs = long_scifact_documents(self.reference.tokenizer, count, self.max_length)
         if len(docs) < count:
             print(f"note: only {len(docs)} SciFact passages have {self.max_length} tokens or more")
-        self.passages = [Passage(text=d.text, title=d.title) for d in docs]
+        self.passages = [Document("", text=d.text, title=d.title) for d in docs]
         if kind == "rerank":
             from pyserini_llama.data.queries import read_queries
 

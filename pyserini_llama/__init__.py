@@ -13,7 +13,6 @@ _startup.install()
 
 _LAZY = {
     "RepLLaMAEncoder": "pyserini_llama.encoders.repllama",
-    "Passage": "pyserini_llama.encoders.repllama",
     "RankLLaMAReranker": "pyserini_llama.rerankers.rankllama",
     "MultiStageSearcher": "pyserini_llama.search.multistage",
     "BM25Stage": "pyserini_llama.search.multistage",

@@ -285,3 +285,46 @@ def test_one_import_path_per_name():
     tests = {f"tests.{p.stem}": p for p in sorted(Path(__file__).parent.glob("*.py"))}
     problems = import_path_problems({**modules, **tests}, modules)
     assert not problems, "names imported through a second path:\n" + "\n".join(problems)
+
+
+def definition_problems(modules: dict[str, Path]) -> list[str]:
+    """Public functions, classes and type aliases (capitalised, not constants) defined in more than one module.
+
+    Command modules (those defining ``main``) are left out: their ``main``, ``cli`` and helpers serve that
+    command alone, and every command has them.
+    """
+    homes: dict[str, list[str]] = {}
+    for name, path in sorted(modules.items()):
+        if "main" in defined_names(path):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                symbols = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                symbols = [
+                    t.id for t in targets if isinstance(t, ast.Name) and t.id[:1].isupper() and not t.id.isupper()
+                ]
+            else:
+                continue
+            for symbol in symbols:
+                if not symbol.startswith("_"):
+                    homes.setdefault(symbol, []).append(name)
+    return [f"{symbol}: {', '.join(where)}" for symbol, where in sorted(homes.items()) if len(where) > 1]
+
+
+def test_the_definition_checker_finds_a_name_defined_twice(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "runs.py").write_text("Run = dict[str, list]\nMAX = 1\n")
+    (pkg / "faiss.py").write_text("Run = dict[str, list]\nMAX = 2\n")  # constants are not checked here
+    (pkg / "rerank.py").write_text("Run = dict\ndef main(): ...\n")  # a command: its names are its own
+    assert definition_problems(module_names(pkg, "pkg")) == ["Run: pkg.faiss, pkg.runs"]
+    (pkg / "rerank.py").write_text("Run = dict\n")
+    assert definition_problems(module_names(pkg, "pkg")) == ["Run: pkg.faiss, pkg.rerank, pkg.runs"]
+
+
+def test_each_public_name_is_defined_once():
+    problems = definition_problems(module_names())
+    assert not problems, "defined in more than one module:\n" + "\n".join(problems)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..cache import discard_work, work_dir_for
 from ..data.document import Document
-from ..encoders.repllama import Passage, RepLLaMAEncoder
+from ..encoders.repllama import RepLLaMAEncoder
 from ..encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 from ..indexing.faiss_types import IndexOptions, check_options, write_index_dir
 from ..modeling.segments import Segmenter, write_manifest
@@ -52,12 +52,13 @@ def shard(documents: Sequence[Document], shard_id: int = 0, shard_num: int = 1) 
     return documents[start:end]
 
 
-def to_passage(doc: Document, fields: Sequence[str] = ("title", "text")) -> Passage:
+def to_passage(doc: Document, fields: Sequence[str] = ("title", "text")) -> Document:
     """Keep only the fields the encoder should see (``--fields``)."""
     unknown = set(fields) - set(PASSAGE_FIELDS)
     if unknown:
         raise ValueError(f"unknown --fields {sorted(unknown)}; choose from {', '.join(PASSAGE_FIELDS)}")
-    return Passage(
+    return Document(
+        docid=doc.docid,
         text=doc.text if "text" in fields else "",
         title=doc.title if "title" in fields else "",
         url=doc.url if "url" in fields else None,

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
+from ..data.document import DocumentLike, as_document
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
     SpecialTokens,
@@ -30,28 +30,6 @@ from ..precision import load_for_inference
 from ..precision.int8 import calibration_sample
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Passage:
-    text: str
-    title: str = ""
-    url: str | None = None
-
-
-PassageLike = Passage | str | dict
-
-
-def as_passage(item: PassageLike) -> Passage:
-    if isinstance(item, Passage):
-        return item
-    if isinstance(item, str):
-        return Passage(text=item)
-    if isinstance(item, dict):
-        return Passage(text=item.get("text") or "", title=item.get("title") or "", url=item.get("url"))
-    if isinstance(getattr(item, "text", None), str):  # Document, or any object with .text/.title/.url
-        return Passage(text=item.text, title=getattr(item, "title", "") or "", url=getattr(item, "url", None))
-    raise TypeError(f"a passage must be a Passage, Document, str or dict, not {type(item).__name__}")
 
 
 class RepLLaMAEncoder:
@@ -207,13 +185,13 @@ class RepLLaMAEncoder:
 
     def encode_passages(
         self,
-        passages: Sequence[PassageLike],
+        passages: Sequence[DocumentLike],
         *,
         max_length: int | None = None,
         batch_size: int | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
-        """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, Document, dict or text."""
+        """``(n, dimension)`` float32 unit vectors, in input order. Items: Document, dict or text (``as_document``)."""
         texts = self.format_passages(passages)
         return self.encode_texts(texts, max_length or self.passage_max_length, batch_size, show_progress, "passages")
 
@@ -221,16 +199,9 @@ class RepLLaMAEncoder:
         """The exact texts :meth:`encode_queries` embeds (prefix included)."""
         return [format_query(apply_case(q, self.text_case), self.query_prefix) for q in queries]
 
-    def format_passages(self, passages: Sequence[PassageLike]) -> list[str]:
+    def format_passages(self, passages: Sequence[DocumentLike]) -> list[str]:
         """The exact texts :meth:`encode_passages` embeds (prefix, url and title included)."""
-        texts = []
-        for item in passages:
-            p = as_passage(item)
-            case = self.text_case
-            texts.append(
-                format_passage(apply_case(p.text, case), apply_case(p.title, case), p.url, self.passage_prefix)
-            )
-        return texts
+        return [format_document(as_document(item), self.passage_prefix, self.text_case) for item in passages]
 
     def calibrate(self, texts: Sequence[str], max_length: int) -> None:
         """Quantise an int8 encoder, calibrated on a sample of ``texts`` (formatted, as :meth:`encode_texts`

@@ -43,8 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.document import as_document
+from ..data.runs import Run
 from ..errors import ModelLoadError, PyseriniLlamaError
-from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
+from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.segments import Segmenter
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -57,9 +59,6 @@ from ..precision import load_for_inference
 from ..precision.int8 import calibration_sample
 
 logger = logging.getLogger(__name__)
-
-#: Run = qid -> [(docid, score), ...] best first (the shape of ``pyserini_llama.data.runs.Run``).
-Run = dict[str, list[tuple[str, float]]]
 
 #: How many pairs ``rerank_run`` tokenizes and scores at once: enough for full, length-sorted
 #: batches across queries, small enough that the token ids of a 1000-deep run stay in memory.
@@ -100,20 +99,6 @@ def _find(haystack: list[int], needle: list[int], start: int) -> int:
         if haystack[i : i + len(needle)] == list(needle):
             return i
     return -1
-
-
-def document_text(item: Any, prefix: str = DOCUMENT_PREFIX, text_case: str = "as-is") -> str:
-    """``"document: [url ]title text"`` from a Document/Passage-like object, a dict or a plain text;
-    title and text each under the ``text_case`` rule (``modeling/formatting.py``)."""
-    if isinstance(item, str):
-        text, title, url = item, "", None
-    elif isinstance(item, Mapping):
-        text, title, url = item.get("text") or "", item.get("title") or "", item.get("url")
-    elif hasattr(item, "text"):
-        text, title, url = item.text or "", getattr(item, "title", "") or "", getattr(item, "url", None)
-    else:
-        raise TypeError(f"a document must be a Document, dict or str, not {type(item).__name__}")
-    return format_passage(apply_case(text, text_case), apply_case(title, text_case), url, prefix)
 
 
 class RankLLaMAReranker:
@@ -220,7 +205,7 @@ class RankLLaMAReranker:
     def format_pairs(self, pairs: Sequence[tuple[str, Any]]) -> tuple[list[str], list[str]]:
         """``(query texts, document texts)`` exactly as scored: prefixes and the case rule applied."""
         queries = [format_query(apply_case(q, self.text_case), self.query_prefix) for q, _ in pairs]
-        documents = [document_text(d, self.document_prefix, self.text_case) for _, d in pairs]
+        documents = [format_document(as_document(d), self.document_prefix, self.text_case) for _, d in pairs]
         return queries, documents
 
     def encode_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> list[list[int]]:
@@ -274,8 +259,8 @@ class RankLLaMAReranker:
     ) -> np.ndarray:
         """Raw RankLLaMA logits (float32, higher = more relevant), one per document, in input order.
 
-        Documents: ``Document``/``Passage``-like objects (``.text``, ``.title``, ``.url``), dicts
-        with those keys, or plain texts.
+        Documents: ``Document``-like objects (``.text``, ``.title``, ``.url``), dicts with those keys, or
+        plain texts (``data.document.as_document``).
         """
         return self.score_pairs([(query, d) for d in documents], batch_size=batch_size, show_progress=show_progress)
 
