@@ -13,7 +13,7 @@ Printed as one markdown table, a row per (task, length, precision):
 * ``GFLOP/s``: counted work over time, real tokens only: ``2 x non-embedding parameters x tokens`` plus
   attention ``4 x L x hidden x layers`` per token of a length-``L`` input;
 * ``of fp32 GEMM``: that rate over the fp32 GEMM rate of the model's own shapes (256 x hidden x intermediate),
-  measured at the start of this run by ``pyserini_llama.modeling.cpu_speed`` (int8 can exceed 1);
+  measured at the start of this run by ``pyserini_llama.precision.speed`` (int8 can exceed 1);
 * ``max abs diff``: largest difference to the card loop's fp32 embeddings (components) or scores (logits).
 
 bfloat16 runs 8-10x slower than fp32 on AVX2-only CPUs, so it is measured only with ``--bf16``.
@@ -45,11 +45,12 @@ from bench_common import (
     tiny_reranker,
 )
 
-from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
-from pyserini_llama.modeling.cpu import cpu_model, default_threads, set_torch_threads, speed_flags
-from pyserini_llama.modeling.cpu_speed import measure_gemm_rates
+from pyserini_llama.data.document import Document
+from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 from pyserini_llama.modeling.loading import load_backbone
-from pyserini_llama.modeling.quantize import Int8Settings
+from pyserini_llama.precision.cpu import cpu_model, default_threads, set_torch_threads, speed_flags
+from pyserini_llama.precision.int8 import Int8Settings
+from pyserini_llama.precision.speed import measure_gemm_rates
 from pyserini_llama.rerankers import RankLLaMAReranker
 
 SHIPPED = {"encode": "repllama-smollm2-135m", "rerank": "rankllama-smollm2-135m"}
@@ -98,7 +99,7 @@ class Task:
         docs = long_scifact_documents(self.reference.tokenizer, count, self.max_length)
         if len(docs) < count:
             print(f"note: only {len(docs)} SciFact passages have {self.max_length} tokens or more")
-        self.passages = [Passage(text=d.text, title=d.title) for d in docs]
+        self.passages = [Document("", text=d.text, title=d.title) for d in docs]
         if kind == "rerank":
             from pyserini_llama.data.queries import read_queries
 

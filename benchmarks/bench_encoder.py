@@ -18,7 +18,8 @@ import torch
 from bench_common import SCIFACT, model_card_embeddings, tiny_encoder
 
 from pyserini_llama.data.corpus import iter_corpus
-from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
+from pyserini_llama.data.document import Document
+from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 
 DEFAULT_CORPUS = SCIFACT / "corpus.jsonl"
 
@@ -39,7 +40,7 @@ def main() -> None:
         encoder = RepLLaMAEncoder(model, passage_max_length=args.max_length, batch_size=args.batch_size)
         passages = []
         for doc in iter_corpus(args.corpus):
-            passages.append(Passage(text=doc.text, title=doc.title))
+            passages.append(Document("", text=doc.text, title=doc.title))
             if len(passages) == args.passages:
                 break
         encoder.encode_passages(passages[:4])  # warm-up

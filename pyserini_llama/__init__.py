@@ -13,13 +13,12 @@ _startup.install()
 
 _LAZY = {
     "RepLLaMAEncoder": "pyserini_llama.encoders.repllama",
-    "Passage": "pyserini_llama.encoders.repllama",
     "RankLLaMAReranker": "pyserini_llama.rerankers.rankllama",
     "MultiStageSearcher": "pyserini_llama.search.multistage",
     "BM25Stage": "pyserini_llama.search.multistage",
     "RepLLaMAStage": "pyserini_llama.search.multistage",
     "HybridStage": "pyserini_llama.search.multistage",
-    "Document": "pyserini_llama.data.corpus",
+    "Document": "pyserini_llama.data.document",
     "load_backbone": "pyserini_llama.modeling.loading",
     "evaluate_run": "pyserini_llama.eval",
 }

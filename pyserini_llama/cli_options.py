@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import PyseriniLlamaError
-from .modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
+from .precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +33,9 @@ def model_options(args: argparse.Namespace) -> dict:
     """The keyword arguments every model class takes from :func:`add_model_options` flags.
 
     Also sets torch's threads to one per physical core (``$OMP_NUM_THREADS`` if set): every command
-    that calls this is about to run a model, and a library may have lowered them (``modeling/cpu.py``).
+    that calls this is about to run a model, and a library may have lowered them (``precision/cpu.py``).
     """
-    from .modeling.cpu import set_torch_threads
+    from .precision.cpu import set_torch_threads
 
     set_torch_threads()
     return {

@@ -1,7 +1,7 @@
 """Does a precision keep retrieval quality? nDCG@10 of RepLLaMA in that precision against float32, on SciFact test
 and NFCorpus test, through the pipeline (corpus encoded into a FAISS index, queries searched, trec_eval ``-c``).
 
-The verdict is what ``--dtype auto`` reads (``pyserini_llama/modeling/cpu_speed.py``, ``PRECISION_VERDICTS``):
+The verdict is what ``--dtype auto`` reads (``pyserini_llama/precision/speed.py``, ``PRECISION_VERDICTS``):
 acceptable when nDCG@10 moves by at most ``--tolerance`` (0.005) on every dataset. The script prints a
 table and the line to put into that table.
 
@@ -20,8 +20,8 @@ import logging
 import os
 from pathlib import Path
 
-from pyserini_llama.modeling.cpu import set_torch_threads
 from pyserini_llama.pipeline import PipelineConfig, run_pipeline
+from pyserini_llama.precision.cpu import set_torch_threads
 
 METRIC = "ndcg@10"
 REPO = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """CPU inference set-up: the attention kernel, torch threads, ``--dtype`` parsing and ``auto``'s measured
-choice (``modeling/cpu.py``, ``cpu_speed.py``, ``precision.py``)."""
+choice (``precision/cpu.py``, ``precision/speed.py``, ``precision/__init__.py``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import torch
 
 from pyserini_llama import RankLLaMAReranker, RepLLaMAEncoder
 from pyserini_llama.errors import ModelLoadError
-from pyserini_llama.modeling import cpu_speed
-from pyserini_llama.modeling.cpu import default_threads, physical_cores, set_torch_threads
 from pyserini_llama.modeling.loading import load_backbone
-from pyserini_llama.modeling.precision import parse_precision, precision_arg, resolve_precision, weights_dtype
 from pyserini_llama.modeling.tokens import pad_right
+from pyserini_llama.precision import parse_precision, precision_arg, resolve_precision, speed, weights_dtype
+from pyserini_llama.precision.cpu import default_threads, physical_cores, set_torch_threads
 
 
 def test_models_load_with_sdpa_and_match_eager(tiny_lora):
@@ -66,41 +65,55 @@ def test_parse_precision():
 
 def test_gemm_rates_are_measured_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("PYSERINI_LLAMA_CACHE", str(tmp_path))
-    entry = cpu_speed.gemm_rates(64, 128)
-    assert set(entry["rates"]) == set(cpu_speed.MODES)
+    entry = speed.gemm_rates(64, 128)
+    assert set(entry["rates"]) == set(speed.MODES)
     assert all(rate > 0 for rate in entry["rates"].values())
-    assert entry["shape"] == [cpu_speed.ROWS, 64, 128] and entry["threads"] == torch.get_num_threads()
-    cached = (tmp_path / cpu_speed.CACHE_FILE).read_text()
-    assert cpu_speed.machine_key() in cached
+    assert entry["shape"] == [speed.ROWS, 64, 128] and entry["threads"] == torch.get_num_threads()
+    cached = (tmp_path / speed.CACHE_FILE).read_text()
+    assert speed.machine_key() in cached
 
     def no_measuring(*args, **kwargs):
         raise AssertionError("measured again")
 
-    monkeypatch.setattr(cpu_speed, "measure_gemm_rates", no_measuring)
-    assert cpu_speed.gemm_rates(64, 128) == entry
+    monkeypatch.setattr(speed, "measure_gemm_rates", no_measuring)
+    assert speed.gemm_rates(64, 128) == entry
     with pytest.raises(AssertionError, match="measured again"):
-        cpu_speed.gemm_rates(64, 128, refresh=True)
+        speed.gemm_rates(64, 128, refresh=True)
 
 
 def test_measurement_fits_its_budget():
-    entry = cpu_speed.measure_gemm_rates(64, 128, budget_s=0.1)
+    entry = speed.measure_gemm_rates(64, 128, budget_s=0.1)
     assert entry["seconds"] < 1.0
 
 
 def test_choose_precision_needs_a_verdict_or_permission():
     rates = {"float32": 80.0, "bfloat16": 10.0, "float16": 12.0, "int8": 150.0}
-    assert cpu_speed.PRECISION_VERDICTS["float32"] is True
-    if not cpu_speed.PRECISION_VERDICTS["int8"]:  # judged not acceptable (reproduce/judge_precision.py)
-        assert cpu_speed.choose_precision(rates) == "float32"
-    assert cpu_speed.choose_precision(rates, allow=("int8",)) == "int8"
-    assert cpu_speed.choose_precision({**rates, "int8": 85.0}, allow=("int8",)) == "float32"  # within noise
-    assert cpu_speed.choose_precision({**rates, "int8": 40.0}, allow=("int8",)) == "float32"
+    assert speed.PRECISION_VERDICTS["float32"] is True
+    if not speed.PRECISION_VERDICTS["int8"]:  # judged not acceptable (reproduce/judge_precision.py)
+        assert speed.choose_precision(rates) == "float32"
+    assert speed.choose_precision(rates, allow=("int8",)) == "int8"
+    assert speed.choose_precision({**rates, "int8": 85.0}, allow=("int8",)) == "float32"  # within noise
+    assert speed.choose_precision({**rates, "int8": 40.0}, allow=("int8",)) == "float32"
+
+
+def test_auto_times_nothing_when_only_float32_is_acceptable(tiny_lora, monkeypatch):
+    """With float32 the only acceptable precision no measurement can change the choice: none is made."""
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed GEMMs although only float32 can win")
+
+    monkeypatch.setattr(speed, "gemm_rates", no_timing)
+    monkeypatch.setattr(speed, "measure_gemm_rates", no_timing)
+    monkeypatch.setattr(speed, "PRECISION_VERDICTS", {"float32": True, "int8": False, "bfloat16": None})
+    assert resolve_precision("auto", model=str(tiny_lora)) == "float32"
+    with pytest.raises(AssertionError, match="timed GEMMs"):  # int8 allowed: a second candidate, so it measures
+        resolve_precision("auto+int8", model=str(tiny_lora))
 
 
 def test_auto_resolves_by_measurement_and_loads_it(tiny_lora, monkeypatch):
     measured = {"rates": {"float32": 50.0, "bfloat16": 5.0, "float16": 5.0, "int8": 100.0}}
     measured |= {"shape": [256, 64, 128], "threads": 1}
-    monkeypatch.setattr(cpu_speed, "gemm_rates", lambda hidden, intermediate: measured)
+    monkeypatch.setattr(speed, "gemm_rates", lambda hidden, intermediate: measured)
     assert resolve_precision("auto+int8", model=str(tiny_lora)) == "int8"
     assert resolve_precision("auto", device="cuda") == "bfloat16"
     assert resolve_precision("float16") == "float16"

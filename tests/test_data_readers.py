@@ -349,3 +349,18 @@ def test_shared_collections_read_cleanly(shared_data, caplog):
     assert read_qrels("dl19-passage", topics_dir=topics) == read_qrels(shared_data / "msmarco-passage/dl19/qrels.txt")
     run = read_run(shared_data / "msmarco-passage/dl19/run.repllama-7b-top1000.trec")
     assert len(run) == 43 and all(len(hits) == 1000 for hits in run.values())
+
+
+def test_as_document_is_the_one_coercion_of_document_inputs():
+    """Encoder, reranker and segmenting all read documents through ``as_document``."""
+    from types import SimpleNamespace
+
+    from pyserini_llama.data.document import Document, as_document
+
+    doc = Document("d1", "body", "Title", "http://x")
+    assert as_document(doc) is doc
+    assert as_document("plain text") == Document("", "plain text")
+    assert as_document({"text": "body", "title": None, "url": "u"}) == Document("", "body", "", "u")
+    assert as_document(SimpleNamespace(text=None, title="T")) == Document("", "", "T")
+    with pytest.raises(TypeError):
+        as_document(42)

@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import pytest
 
-from pyserini_llama.data.corpus import Document
+from pyserini_llama.data.document import Document
 from pyserini_llama.indexing import (
     IndexOptions,
     IndexTypeError,

@@ -13,7 +13,8 @@ from test_rankllama_fidelity import model_card_score
 from test_repllama_fidelity import model_card_embedding
 from test_repllama_fidelity import model_card_model as rep_card_model
 
-from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
+from pyserini_llama.data.document import Document
+from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 from pyserini_llama.modeling.tokens import token_budget_batches
 from pyserini_llama.rerankers.rankllama import RankLLaMAReranker
 from pyserini_llama.testing import TRAINING_TEXT, build_lora_adapter, build_tiny_llama
@@ -28,12 +29,12 @@ def long_text(words: int, seed: int) -> str:
 
 # About one token per word with the tiny tokenizer: bodies of ~4000, ~2500, ~1100 tokens and short ones.
 DOCS = [
-    Passage(title="Lobster roll", text=long_text(4000, 1), url="http://example.com/lobster"),
-    Passage(title="", text=long_text(2500, 2), url="https://example.org/a/b?c=1"),
-    Passage(title="Short", text="The giant panda is a bear species endemic to China."),
-    Passage(title="Genes", text=long_text(1100, 3), url="http://example.com/genes"),
-    Passage(title="", text="fox", url="http://example.com/fox"),
-    Passage(title="Mid", text=long_text(1500, 4)),
+    Document("", title="Lobster roll", text=long_text(4000, 1), url="http://example.com/lobster"),
+    Document("", title="", text=long_text(2500, 2), url="https://example.org/a/b?c=1"),
+    Document("", title="Short", text="The giant panda is a bear species endemic to China."),
+    Document("", title="Genes", text=long_text(1100, 3), url="http://example.com/genes"),
+    Document("", title="", text="fox", url="http://example.com/fox"),
+    Document("", title="Mid", text=long_text(1500, 4)),
 ]
 QUERY = "what is a lobster roll"
 

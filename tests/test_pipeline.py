@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+from pyserini_llama.cache import Artifact, model_slug
 from pyserini_llama.data.runs import read_run
 from pyserini_llama.errors import PyseriniLlamaError
-from pyserini_llama.pipeline import METRICS, Artifact, model_slug, rerank_source
+from pyserini_llama.pipeline import METRICS, rerank_source
 from pyserini_llama.pipeline.__main__ import main
 from pyserini_llama.search.multistage import fuse_runs
 
@@ -228,14 +229,14 @@ def test_splits_share_one_index_dir(tiny_beir, tiny_lora, tmp_path, caplog):
 def test_file_fingerprint_follows_content_not_mtime(tmp_path, monkeypatch):
     import os
 
-    from pyserini_llama.modeling import loading
+    from pyserini_llama import cache
 
     file = tmp_path / "adapter_model.safetensors"
     file.write_bytes(b"weights")
-    before = loading.file_fingerprint(file)
+    before = cache.file_fingerprint(file)
     os.utime(file, ns=(1, 1))
-    assert loading.file_fingerprint(file) == before  # touched or re-copied: still the same model
+    assert cache.file_fingerprint(file) == before  # touched or re-copied: still the same model
     file.write_bytes(b"retrained")
-    assert loading.file_fingerprint(file) != before
-    monkeypatch.setattr(loading, "CONTENT_FINGERPRINT_MAX_BYTES", 4)  # too big to read: path, size, mtime
-    assert loading.file_fingerprint(file) == [str(file.resolve()), 9, file.stat().st_mtime_ns]
+    assert cache.file_fingerprint(file) != before
+    monkeypatch.setattr(cache, "CONTENT_FINGERPRINT_MAX_BYTES", 4)  # too big to read: path, size, mtime
+    assert cache.file_fingerprint(file) == [str(file.resolve()), 9, file.stat().st_mtime_ns]

@@ -292,13 +292,14 @@ def tiny_faiss(tiny_lora, tmp_path_factory) -> SimpleNamespace:
     """A flat inner-product FAISS index of the tiny corpus, and a model path Pyserini maps to RepLLaMA."""
     import faiss
 
-    from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
+    from pyserini_llama.data.document import Document
+    from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 
     root = tmp_path_factory.mktemp("faiss")
     model = root / "tiny-repllama-lora"
     model.symlink_to(tiny_lora, target_is_directory=True)
     (root / "tiny-model").symlink_to(tiny_lora, target_is_directory=True)
-    vectors = RepLLaMAEncoder(str(model)).encode_passages([Passage(text=x, title=t) for _, t, x in TINY_DOCS])
+    vectors = RepLLaMAEncoder(str(model)).encode_passages([Document("", text=x, title=t) for _, t, x in TINY_DOCS])
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors.astype("float32"))
     (root / "index").mkdir()

@@ -1,4 +1,4 @@
-"""Int8 inference (``modeling/quantize.py``) on tiny random LLaMAs: exact smoothing, closeness to fp32,
+"""Int8 inference (``precision/int8.py``) on tiny random LLaMAs: exact smoothing, closeness to fp32,
 rankings, determinism, and ``--dtype int8`` through the encode and rerank commands."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from conftest import TINY_DOCS
 from pyserini_llama import RankLLaMAReranker, RepLLaMAEncoder
 from pyserini_llama.errors import ModelLoadError
 from pyserini_llama.modeling.loading import load_backbone
-from pyserini_llama.modeling.quantize import (
+from pyserini_llama.modeling.tokens import SpecialTokens, encode_with_eos, pad_right
+from pyserini_llama.modeling.trunk import decoder_of
+from pyserini_llama.precision.int8 import (
     Int8Linear,
     Int8Quantizer,
     activation_maxima,
     calibration_sample,
     smooth_layer,
 )
-from pyserini_llama.modeling.tokens import SpecialTokens, encode_with_eos, pad_right
-from pyserini_llama.modeling.trunk import decoder_of
 from pyserini_llama.testing import build_tiny_llama
 
 PASSAGES = [{"title": title, "text": text} for _, title, text in TINY_DOCS]
@@ -209,3 +209,39 @@ def test_int8_resumable_encoding_reuses_chunks_and_matches(tiny_lora, tmp_path):
     again = encode_resumable(RepLLaMAEncoder(str(tiny_lora), dtype="int8"), texts, 64, work, chunk_size=4)
     assert again.tobytes() == first.tobytes()
     assert all(c.stat().st_mtime_ns == stamp for c, stamp in stamps.items())  # reused, not rewritten
+
+
+def _many_documents(n: int) -> list[tuple[str, str, str]]:
+    return [(f"d{i}", f"title {i}", f"{SYNTHETIC[i % len(SYNTHETIC)]} number {i}") for i in range(n)]
+
+
+def test_encode_cli_int8_formats_only_the_calibration_sample(tiny_lora, tmp_path, monkeypatch):
+    """Calibrating on the whole corpus means a sample of 16 of its texts: only those 16 are formatted for it
+    (besides the documents being encoded), not the whole corpus."""
+    from pyserini_llama.encode.__main__ import main
+    from pyserini_llama.precision.int8 import CALIBRATION_TEXTS
+
+    docs = _many_documents(3 * CALIBRATION_TEXTS)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in docs))
+    formatted = []
+    real = RepLLaMAEncoder.format_passages
+    monkeypatch.setattr(
+        RepLLaMAEncoder, "format_passages", lambda self, items: formatted.append(len(items)) or real(self, items)
+    )
+    argv = ["input", "--corpus", str(corpus), "output", "--embeddings", str(tmp_path / "out")]
+    assert main([*argv, "encoder", "--encoder", str(tiny_lora), "--max-length", "32", "--dtype", "int8"]) == 0
+    assert sum(formatted) <= len(docs) + CALIBRATION_TEXTS, formatted
+
+
+def test_calibrating_on_a_corpus_sample_equals_calibrating_on_all_its_texts(tiny_lora):
+    """The sample is drawn from the documents before formatting: the same texts, so the same int8 model."""
+    from pyserini_llama.data.document import Document
+    from pyserini_llama.encode import calibrate_on_corpus, passage_texts
+
+    docs = [Document(d, x, t) for d, t, x in _many_documents(40)]
+    sampled = RepLLaMAEncoder(str(tiny_lora), dtype="int8")
+    calibrate_on_corpus(sampled, docs, max_length=32)
+    everything = RepLLaMAEncoder(str(tiny_lora), dtype="int8")
+    everything.calibrate(passage_texts(everything, docs), 32)
+    assert sampled.int8.calibration == everything.int8.calibration

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pyserini_llama.encoders.repllama import Passage, RepLLaMAEncoder
+from pyserini_llama.data.document import Document
+from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 
 QUERIES = [
     "what is a lobster roll",
@@ -13,11 +14,11 @@ QUERIES = [
     "why do cells mutate when proteins fold and genes are expressed in the quick brown fox " * 3,
 ]
 PASSAGES = [
-    Passage(title="Lobster roll", text="A lobster roll is a sandwich from New England."),
-    Passage(title="", text="The giant panda is a bear species endemic to China."),
-    Passage(title="Genes", text="Scientific claims about cells, genes, proteins and mutations. " * 12),
-    Passage(title="Short", text="fox"),
-    Passage(title="", text=""),
+    Document("", title="Lobster roll", text="A lobster roll is a sandwich from New England."),
+    Document("", title="", text="The giant panda is a bear species endemic to China."),
+    Document("", title="Genes", text="Scientific claims about cells, genes, proteins and mutations. " * 12),
+    Document("", title="Short", text="fox"),
+    Document("", title="", text=""),
 ]
 
 

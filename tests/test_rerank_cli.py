@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pyserini_llama.data.corpus import Document
+from pyserini_llama.data.document import Document
 from pyserini_llama.data.runs import read_run
 from pyserini_llama.errors import PyseriniLlamaError, run_cli
 from pyserini_llama.rerank.__main__ import main

@@ -141,7 +141,7 @@ def test_changed_settings_discard_stale_chunks(tiny_llama, corpus, tmp_path, cap
     stale = np.load(work / "chunk-000000.npy")
     caplog.set_level("WARNING")
     encode_corpus(encoder, docs, out, to_faiss=True, max_length=12, chunk_size=8)
-    assert "discarding its 5 chunk file(s)" in caplog.text
+    assert "discarding its 5 file(s)" in caplog.text
     assert not work.exists()
     import faiss
 

@@ -19,7 +19,8 @@ import torch
 from test_training import synthetic_task
 
 from pyserini_llama.errors import PyseriniLlamaError
-from pyserini_llama.modeling.trunk import TrunkCache, decoder_of, trunk_fingerprint
+from pyserini_llama.modeling.trunk import decoder_of
+from pyserini_llama.modeling.trunk_cache import TrunkCache, trunk_fingerprint
 from pyserini_llama.testing import build_tiny_llama
 from pyserini_llama.train.__main__ import main as train_main
 from pyserini_llama.training import TrainingArguments
@@ -139,9 +140,9 @@ def test_a_run_killed_while_filling_the_cache_resumes(tiny4, train_file, tmp_pat
     assert train_main(["repllama", *common, "--output", str(tmp_path / "straight"),
                        "--trunk-cache", str(tmp_path / "cache-straight")]) == 0  # fmt: skip
 
-    from pyserini_llama.modeling import trunk
+    from pyserini_llama.modeling import trunk_cache
 
-    real_put = trunk.TrunkCache.put
+    real_put = trunk_cache.TrunkCache.put
     calls = []
 
     def dies_at_second_shard(self, sequences, states):
@@ -150,13 +151,13 @@ def test_a_run_killed_while_filling_the_cache_resumes(tiny4, train_file, tmp_pat
             raise KeyboardInterrupt  # as a kill between two shards
         return real_put(self, sequences, states)
 
-    real_fill = trunk.TrunkCache.fill
+    real_fill = trunk_cache.TrunkCache.fill
     monkeypatch.setattr(
-        trunk.TrunkCache,
+        trunk_cache.TrunkCache,
         "fill",
         lambda self, seqs, pad, **kw: real_fill(self, seqs, pad, **{**kw, "tokens_per_shard": 64}),
     )
-    monkeypatch.setattr(trunk.TrunkCache, "put", dies_at_second_shard)
+    monkeypatch.setattr(trunk_cache.TrunkCache, "put", dies_at_second_shard)
     argv = ["repllama", *common, "--output", str(tmp_path / "resumed"), "--trunk-cache", str(tmp_path / "cache")]
     with pytest.raises(KeyboardInterrupt):
         train_main(argv)
@@ -165,11 +166,13 @@ def test_a_run_killed_while_filling_the_cache_resumes(tiny4, train_file, tmp_pat
     stored_before = len(json.loads(next(cache_dir.glob("shard-*.json")).read_text())["keys"])
     assert not (tmp_path / "resumed" / "training_args.json").exists()
 
-    monkeypatch.setattr(trunk.TrunkCache, "put", real_put)
+    monkeypatch.setattr(trunk_cache.TrunkCache, "put", real_put)
     computed = []
-    real_compute = trunk.TrunkCache.compute
+    real_compute = trunk_cache.TrunkCache.compute
     monkeypatch.setattr(
-        trunk.TrunkCache, "compute", lambda self, seqs, pad: computed.extend(seqs) or real_compute(self, seqs, pad)
+        trunk_cache.TrunkCache,
+        "compute",
+        lambda self, seqs, pad: computed.extend(seqs) or real_compute(self, seqs, pad),
     )
     assert train_main(argv) == 0
     total = sum(len(json.loads(p.read_text())["keys"]) for p in cache_dir.glob("shard-*.json"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import PyseriniLlamaError, run_cli
 from ..modeling.loading import DTYPES, default_dtype
-from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
+from ..precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 logger = logging.getLogger("pyserini_llama.ablate")
 

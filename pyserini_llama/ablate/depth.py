@@ -128,8 +128,8 @@ def score_top(
 
 def run_depth_sweep(sweep: DepthSweep) -> list[dict]:
     """Score the deepest depth once, derive and evaluate every depth, write ``depth.md/.json/.png``."""
+    from ..cache import model_fingerprint
     from ..data.runs import write_trec_run
-    from ..pipeline import model_fingerprint
 
     out = sweep.output_dir
     store = PointStore(out)

@@ -48,7 +48,7 @@ class EvalData:
 
     def fingerprint(self) -> dict:
         """What the data part of a point's parameters is: corpus file, qrels file, query texts."""
-        from ..pipeline import file_fingerprint
+        from ..cache import file_fingerprint
 
         return {
             "corpus": file_fingerprint(self.corpus),

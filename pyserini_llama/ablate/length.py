@@ -103,7 +103,7 @@ def plan(sweep: LengthSweep) -> list[tuple[str, str, int]]:
 
 def run_length_sweep(sweep: LengthSweep) -> list[dict]:
     """Compute (or reuse) every point, then write ``length.md/.json/.png``; returns the table rows."""
-    from ..pipeline import model_fingerprint
+    from ..cache import model_fingerprint
 
     out = sweep.output_dir
     store = PointStore(out)

@@ -106,7 +106,7 @@ def read_loss_curve(model_dir: Path) -> list[tuple[int, float]]:
 
 def run_lora_vs_full(sweep: LoraVsFullSweep) -> list[dict]:
     """Train (or reuse) both models, evaluate each, write ``lora-vs-full.md/.json/.png``."""
-    from ..pipeline import file_fingerprint, model_fingerprint
+    from ..cache import file_fingerprint, model_fingerprint
     from ..train.__main__ import main as train_main
 
     out = sweep.output_dir

@@ -4,7 +4,8 @@ Bad lines raise :class:`~pyserini_llama.errors.InputFormatError` naming the file
 readers that take ``skip_bad_lines=True`` count and log them instead.
 """
 
-from .corpus import Document, iter_corpus, open_document_store, read_corpus
+from .corpus import iter_corpus, open_document_store, read_corpus
+from .document import Document
 from .qrels import Qrels, read_qrels
 from .queries import read_beir_split, read_queries
 from .runs import Run, read_run, sort_hits, write_trec_run

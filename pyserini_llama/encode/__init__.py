@@ -30,15 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus import Document
-from ..encoders.repllama import Passage, RepLLaMAEncoder
-from ..encoders.resumable import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_COMMIT_SECONDS,
-    discard_work,
-    encode_resumable,
-    work_dir_for,
-)
+from ..cache import discard_work, work_dir_for
+from ..data.document import Document
+from ..encoders.repllama import RepLLaMAEncoder
+from ..encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 from ..indexing.faiss_types import IndexOptions, check_options, write_index_dir
 from ..modeling.segments import Segmenter, write_manifest
 
@@ -57,12 +52,13 @@ def shard(documents: Sequence[Document], shard_id: int = 0, shard_num: int = 1) 
     return documents[start:end]
 
 
-def to_passage(doc: Document, fields: Sequence[str] = ("title", "text")) -> Passage:
+def to_passage(doc: Document, fields: Sequence[str] = ("title", "text")) -> Document:
     """Keep only the fields the encoder should see (``--fields``)."""
     unknown = set(fields) - set(PASSAGE_FIELDS)
     if unknown:
         raise ValueError(f"unknown --fields {sorted(unknown)}; choose from {', '.join(PASSAGE_FIELDS)}")
-    return Passage(
+    return Document(
+        docid=doc.docid,
         text=doc.text if "text" in fields else "",
         title=doc.title if "title" in fields else "",
         url=doc.url if "url" in fields else None,
@@ -73,8 +69,28 @@ def passage_texts(
     encoder: RepLLaMAEncoder, documents: Sequence[Document], fields: Sequence[str] = ("title", "text")
 ) -> list[str]:
     """The exact texts :func:`encode_corpus` embeds for ``documents`` (segments already cut, if any):
-    also what an int8 encoder is calibrated on, so a caller can calibrate on a whole corpus first."""
+    also what an int8 encoder is calibrated on (:func:`calibrate_on_corpus`)."""
     return encoder.format_passages([to_passage(d, fields) for d in documents])
+
+
+def calibrate_on_corpus(
+    encoder: RepLLaMAEncoder,
+    documents: Sequence[Document],
+    fields: Sequence[str] = ("title", "text"),
+    max_length: int | None = None,
+) -> None:
+    """Quantise an int8 encoder on a sample of a whole corpus (segments already cut, if any), so that every
+    shard, process and later query batch meets one quantised model; a no-op for other precisions.
+
+    Only the sampled documents are formatted: formatting makes one text per document, so sampling the
+    documents picks the very texts :meth:`RepLLaMAEncoder.calibrate` would pick from all of them.
+    """
+    if encoder.int8 is None:
+        return
+    from ..precision.int8 import calibration_sample
+
+    texts = passage_texts(encoder, calibration_sample(documents), fields)
+    encoder.calibrate(texts, max_length or encoder.passage_max_length)
 
 
 def encode_corpus(

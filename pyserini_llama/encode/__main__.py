@@ -141,7 +141,7 @@ def _encode(args: dict[str, argparse.Namespace], segments, world=None) -> int:
 
     from ..data.corpus import read_corpus
     from ..encoders.repllama import RepLLaMAEncoder
-    from . import encode_corpus, passage_texts, shard
+    from . import calibrate_on_corpus, encode_corpus, shard
 
     corpus = list(read_corpus(args["input"].corpus, skip_bad_lines=args["input"].skip_bad_lines).values())
     documents = corpus if world is not None else shard(corpus, args["input"].shard_id, args["input"].shard_num)
@@ -160,7 +160,7 @@ def _encode(args: dict[str, argparse.Namespace], segments, world=None) -> int:
         encoder.passage_prefix = enc.prefix
     if encoder.int8 is not None:  # one quantisation for every shard and process: calibrated on the whole corpus
         whole = segments.segment_documents(corpus) if segments is not None else corpus
-        encoder.calibrate(passage_texts(encoder, whole, enc.fields), enc.max_length)
+        calibrate_on_corpus(encoder, whole, enc.fields, enc.max_length)
     resume = {"chunk_size": enc.chunk_size, "commit_seconds": enc.commit_seconds}
     if world is not None:
         from .distributed import encode_distributed

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from ..data.corpus import Document
+from ..data.document import Document
 from ..encoders.repllama import RepLLaMAEncoder
 from ..errors import PyseriniLlamaError
 from ..indexing.faiss_types import IndexOptions, check_options

@@ -1,5 +1,5 @@
 """RepLLaMA: the LLaMA bi-encoder (:mod:`.repllama`) and its Pyserini encoder adapters."""
 
-from .repllama import Passage, RepLLaMAEncoder
+from .repllama import RepLLaMAEncoder
 
-__all__ = ["Passage", "RepLLaMAEncoder"]
+__all__ = ["RepLLaMAEncoder"]

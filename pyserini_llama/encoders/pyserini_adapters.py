@@ -16,8 +16,9 @@ from types import ModuleType
 import numpy as np
 
 from ..bootstrap import import_pyserini
+from ..data.document import Document
 from .registration import register_encoder_classes
-from .repllama import Passage, RepLLaMAEncoder
+from .repllama import RepLLaMAEncoder
 
 _pyserini_encode = import_pyserini("pyserini.encode")
 QueryEncoder = _pyserini_encode.QueryEncoder
@@ -97,7 +98,7 @@ class RepLLaMADocumentEncoder(DocumentEncoder):
     def encode(self, texts, titles=None, max_length: int | None = None, **kwargs) -> np.ndarray:
         titles = titles or [""] * len(texts)
         urls = kwargs.get("urls") or [None] * len(texts)
-        passages = [Passage(text=t or "", title=h or "", url=u) for t, h, u in zip(texts, titles, urls, strict=True)]
+        passages = [Document("", t or "", h or "", u) for t, h, u in zip(texts, titles, urls, strict=True)]
         return self.encoder.encode_passages(passages, max_length=max_length)
 
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
-from ..modeling.precision import load_for_inference
-from ..modeling.quantize import calibration_sample
+from ..data.document import DocumentLike, as_document
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
     SpecialTokens,
@@ -28,30 +26,10 @@ from ..modeling.tokens import (
     pad_right,
     token_budget_batches,
 )
+from ..precision import load_for_inference
+from ..precision.int8 import calibration_sample
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Passage:
-    text: str
-    title: str = ""
-    url: str | None = None
-
-
-PassageLike = Passage | str | dict
-
-
-def as_passage(item: PassageLike) -> Passage:
-    if isinstance(item, Passage):
-        return item
-    if isinstance(item, str):
-        return Passage(text=item)
-    if isinstance(item, dict):
-        return Passage(text=item.get("text") or "", title=item.get("title") or "", url=item.get("url"))
-    if isinstance(getattr(item, "text", None), str):  # Document, or any object with .text/.title/.url
-        return Passage(text=item.text, title=getattr(item, "title", "") or "", url=getattr(item, "url", None))
-    raise TypeError(f"a passage must be a Passage, Document, str or dict, not {type(item).__name__}")
 
 
 class RepLLaMAEncoder:
@@ -87,13 +65,13 @@ class RepLLaMAEncoder:
         """``model``: a name :func:`load_backbone` accepts, or an already loaded model (then pass the
         tokenizer object as ``tokenizer``; used by training to evaluate without reloading weights).
 
-        ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
+        ``dtype``: an inference precision (``pyserini_llama.precision``): float32, bfloat16, float16, int8
         (CPU; quantised on the first texts it is given, see :meth:`calibrate`) or auto (measured).
 
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
         longest); a text longer than the budget is embedded on its own.
 
-        ``trunk_cache``: a directory of cached trunk states (``modeling/trunk.py``). Texts found
+        ``trunk_cache``: a directory of cached trunk states (``modeling/trunk_cache.py``). Texts found
         there run through the layers from ``trunk_split`` up only; the rest are computed in full
         and stored. ``trunk_split`` defaults to the lowest layer a top-K LoRA adapter touches. The
         cache is keyed by the trunk's weights, so it can only serve states of this very trunk.
@@ -103,7 +81,7 @@ class RepLLaMAEncoder:
         """
         self._loaded_by_name = isinstance(model, str | os.PathLike)
         self._base_model, self._tokenizer_name = base_model, tokenizer if isinstance(tokenizer, str) else None
-        self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 encoder
+        self.int8 = None  # precision.int8.Int8Quantizer for an int8 encoder
         if isinstance(model, str | os.PathLike):
             self.name = str(model)
             loaded = load_for_inference(
@@ -151,7 +129,7 @@ class RepLLaMAEncoder:
         self.split_forward = self._split_forward(trunk_cache, trunk_split)
 
     def _split_forward(self, trunk_cache, trunk_split):
-        from ..modeling.trunk import split_forward
+        from ..modeling.trunk_cache import split_forward
 
         if trunk_cache is not None and trunk_split is None:
             from ..modeling.loading import adapter_layers
@@ -170,7 +148,7 @@ class RepLLaMAEncoder:
         """
         if not self._loaded_by_name:
             return None
-        from ..modeling.loading import model_fingerprint
+        from ..cache import model_fingerprint
 
         cache = self.split_forward.cache
         return {
@@ -207,13 +185,13 @@ class RepLLaMAEncoder:
 
     def encode_passages(
         self,
-        passages: Sequence[PassageLike],
+        passages: Sequence[DocumentLike],
         *,
         max_length: int | None = None,
         batch_size: int | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
-        """``(n, dimension)`` float32 unit vectors, in input order. Items: Passage, Document, dict or text."""
+        """``(n, dimension)`` float32 unit vectors, in input order. Items: Document, dict or text (``as_document``)."""
         texts = self.format_passages(passages)
         return self.encode_texts(texts, max_length or self.passage_max_length, batch_size, show_progress, "passages")
 
@@ -221,16 +199,9 @@ class RepLLaMAEncoder:
         """The exact texts :meth:`encode_queries` embeds (prefix included)."""
         return [format_query(apply_case(q, self.text_case), self.query_prefix) for q in queries]
 
-    def format_passages(self, passages: Sequence[PassageLike]) -> list[str]:
+    def format_passages(self, passages: Sequence[DocumentLike]) -> list[str]:
         """The exact texts :meth:`encode_passages` embeds (prefix, url and title included)."""
-        texts = []
-        for item in passages:
-            p = as_passage(item)
-            case = self.text_case
-            texts.append(
-                format_passage(apply_case(p.text, case), apply_case(p.title, case), p.url, self.passage_prefix)
-            )
-        return texts
+        return [format_document(as_document(item), self.passage_prefix, self.text_case) for item in passages]
 
     def calibrate(self, texts: Sequence[str], max_length: int) -> None:
         """Quantise an int8 encoder, calibrated on a sample of ``texts`` (formatted, as :meth:`encode_texts`

@@ -14,17 +14,14 @@ Encoding MS MARCO with a 7B model takes GPU-hours; a preempted job must not star
   same way every time): a rerun with other settings discards stale chunks.
 
 A process killed at any point and rerun with the same command picks up the finished chunks and
-batches and produces byte-identical vectors. The caller removes ``work_dir`` (:func:`discard_work`)
+batches and produces byte-identical vectors. The caller removes ``work_dir`` (``cache.discard_work``)
 once its own output is safely written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -32,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import prepare_work_dir, texts_digest
 from .repllama import RepLLaMAEncoder
 
 logger = logging.getLogger(__name__)
@@ -40,30 +38,6 @@ DEFAULT_CHUNK_SIZE = 10_000
 DEFAULT_COMMIT_SECONDS = 60.0
 #: Fault injection for tests: the process SIGKILLs itself right after this many commits.
 KILL_AFTER_COMMITS_ENV = "PYSERINI_LLAMA_KILL_AFTER_COMMITS"
-FINGERPRINT_FILE = "fingerprint.json"
-
-
-def work_dir_for(output: str | os.PathLike) -> Path:
-    """The work directory beside an output file or directory: ``<output>.partial``."""
-    output = Path(output)
-    return output.with_name(output.name + ".partial")
-
-
-def discard_work(work_dir: str | os.PathLike | None) -> None:
-    """Remove a work directory once the output it fed is written."""
-    if work_dir is not None and Path(work_dir).exists():
-        shutil.rmtree(work_dir)
-        logger.debug("removed %s", work_dir)
-
-
-def texts_digest(texts: Sequence[str]) -> str:
-    """sha256 over the texts, each length-prefixed so that no two lists share a digest."""
-    h = hashlib.sha256()
-    for text in texts:
-        data = text.encode("utf-8")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -96,23 +70,6 @@ class _Commits:
         self.count += 1
         if self.kill_after is not None and self.count >= self.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _prepare_work_dir(work_dir: Path, key: dict) -> None:
-    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-    marker = work_dir / FINGERPRINT_FILE
-    if work_dir.exists():
-        try:
-            on_disk = json.loads(marker.read_text()).get("fingerprint")
-        except (OSError, ValueError, AttributeError):
-            on_disk = None
-        if on_disk == fingerprint:
-            return
-        stale = len(list(work_dir.glob("chunk-*")))
-        logger.warning("%s was made with other settings or input; discarding its %d chunk file(s)", work_dir, stale)
-        shutil.rmtree(work_dir)
-    work_dir.mkdir(parents=True)
-    marker.write_text(json.dumps({"fingerprint": fingerprint, "key": key}, indent=1, sort_keys=True) + "\n")
 
 
 def encode_resumable(
@@ -154,7 +111,7 @@ def encode_resumable(
             "rows": n,
             "texts": texts_digest(texts),
         }
-        _prepare_work_dir(work_dir, key)
+        prepare_work_dir(work_dir, key)
     out = np.zeros((n, dim), dtype=np.float32)
     commits = _Commits()
     reused = resumed_batches = 0

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from ..atomic import write_jsonl_atomic
-from ..data.corpus import Document
+from ..data.document import Document
 from ..data.qrels import Qrels
 from ..data.runs import Run
 from ..errors import PyseriniLlamaError

@@ -126,7 +126,7 @@ def check_stage_specs(args: argparse.Namespace) -> None:
 
 def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path):
     """A first stage for one --first-stage value; indexes are built in (or reused from) ``index_dir``."""
-    from ..data.corpus import is_lucene_index
+    from ..data.lucene_store import is_lucene_index
     from ..search.multistage import BM25Stage, RepLLaMAStage, RunStage
 
     if spec.lower() == "bm25":
@@ -155,9 +155,9 @@ def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path
 
 def repllama_index(encoder, args: argparse.Namespace, corpus: str, index_dir: Path) -> Path:
     """The retriever's flat FAISS index of ``corpus``, reused while its manifest (corpus, model, settings) matches."""
+    from ..cache import Artifact, file_fingerprint, model_fingerprint, model_slug
     from ..data.corpus import corpus_files, iter_corpus
     from ..encode import encode_corpus
-    from ..pipeline import Artifact, file_fingerprint, model_fingerprint, model_slug
 
     path = index_dir / f"repllama.{model_slug(args.retriever)}"
     params = {

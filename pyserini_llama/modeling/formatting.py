@@ -6,6 +6,11 @@ that is what the released checkpoints saw, so no stripping or collapsing happens
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..data.document import Document
+
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "  # RepLLaMA
 DOCUMENT_PREFIX = "document: "  # RankLLaMA
@@ -39,3 +44,11 @@ def apply_case(text: str, text_case: str = "as-is") -> str:
     if text_case != "as-is":
         raise ValueError(f"unknown text case rule {text_case!r}; choose {' or '.join(TEXT_CASES)}")
     return text
+
+
+def format_document(document: Document, prefix: str = PASSAGE_PREFIX, text_case: str = "as-is") -> str:
+    """:func:`format_passage` of a document's text, title and url, title and text each under ``text_case``:
+    RepLLaMA's passages (``passage: ``) and RankLLaMA's documents (``document: ``) alike."""
+    return format_passage(
+        apply_case(document.text, text_case), apply_case(document.title, text_case), document.url, prefix
+    )

@@ -16,7 +16,6 @@ Every failure a user can fix is a :class:`ModelLoadError` with one line saying w
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -391,37 +390,3 @@ def merge_lora(model, adapter: str):
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot apply adapter {adapter}: {_first_line(exc)}") from None
     return peft_model.merge_and_unload()
-
-
-#: Files up to this size are fingerprinted by their bytes; larger ones (7B weights, a full MS MARCO corpus) by
-#: path, size and mtime, which needs no read.
-CONTENT_FINGERPRINT_MAX_BYTES = 64 * 2**20
-
-
-def file_fingerprint(path: Path) -> list:
-    """What a cache keyed on ``path`` records: ``["sha256", digest, size]`` for files up to
-    :data:`CONTENT_FINGERPRINT_MAX_BYTES` (a reinstalled shipped adapter or a re-synced corpus has new mtimes
-    but the same bytes, and must not force a re-encode), else ``[resolved path, size, mtime]``."""
-    stat = path.stat()
-    if stat.st_size > CONTENT_FINGERPRINT_MAX_BYTES:
-        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-    with open(path, "rb") as f:
-        return ["sha256", hashlib.file_digest(f, "sha256").hexdigest(), stat.st_size]
-
-
-#: Files in a model directory that do not change what it computes (model cards, training logs).
-NOTE_SUFFIXES = (".md", ".jsonl", ".txt")
-
-
-def model_fingerprint(model: str) -> dict:
-    """The model name, plus the fingerprints of its files when it is a local path or a shipped model
-    (a retrained adapter differs). Used by every cache keyed on a model: pipeline manifests,
-    resumable encoding."""
-    path = SHIPPED_MODELS_DIR / model if model in SHIPPED_MODELS else Path(model)
-    if not path.exists():
-        return {"name": model}
-    # Weights and configs only: editing a model card or a training log must not invalidate an index.
-    files = (
-        [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file() and p.suffix not in NOTE_SUFFIXES)
-    )
-    return {"name": model, "files": [file_fingerprint(f) for f in files]}

@@ -23,12 +23,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..data.document import as_document
 
 AGGREGATES = ("firstp", "maxp")
 SEGMENT_SEPARATOR = "#seg"
@@ -91,16 +93,16 @@ class Segmenter:
         return out
 
     def split(self, item: Any) -> list[Any]:
-        """Segments of one document (a ``Document``/``Passage``-like object, a dict or a text).
+        """Segments of one document (anything ``data.document.as_document`` takes: a Document, a dict, a text).
 
         Each segment keeps the document's url and title; only the body is windowed. A document
         whose body fits in one window comes back as the item itself.
         """
-        text, title, url = _fields(item)
-        windows = self.windows(text)
-        if windows == [text]:
+        document = as_document(item)
+        windows = self.windows(document.text)
+        if windows == [document.text]:
             return [item]
-        return [{"text": w, "title": title, "url": url} for w in windows]
+        return [{"text": w, "title": document.title, "url": document.url} for w in windows]
 
     def expand(self, items: Sequence[Any]) -> tuple[list[Any], list[int]]:
         """All segments of ``items`` in order, and how many each item has (for :meth:`reduce`)."""
@@ -183,13 +185,3 @@ def collapse_hits(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
             seen.add(doc)
             out.append((doc, score))
     return out
-
-
-def _fields(item: Any) -> tuple[str, str, str | None]:
-    if isinstance(item, str):
-        return item, "", None
-    if isinstance(item, Mapping):
-        return item.get("text") or "", item.get("title") or "", item.get("url")
-    if hasattr(item, "text"):
-        return item.text or "", getattr(item, "title", "") or "", getattr(item, "url", None)
-    raise TypeError(f"a document must be a Document, dict or str, not {type(item).__name__}")

@@ -24,18 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_write, write_json_atomic
+from ..cache import Artifact, file_fingerprint, model_fingerprint, model_slug
 from ..cli_options import INTERPOLATION_NORMS
 from ..errors import PyseriniLlamaError
-
-# Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
-from ..modeling.loading import NOTE_SUFFIXES as NOTES  # noqa: F401
-from ..modeling.loading import default_dtype, file_fingerprint, model_fingerprint
+from ..modeling.loading import default_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -153,57 +149,6 @@ def rerank_source(stages: list[str]) -> str:
     return next(s for s in ("hybrid", "repllama", "bm25") if s in stages)
 
 
-def model_slug(model: str) -> str:
-    """A directory-name-safe name for a model: ``castorini/repllama-v1`` -> ``castorini--repllama-v1``."""
-    name = Path(model).name if Path(model).exists() else model
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.") or "model"
-
-
-@dataclass
-class Artifact:
-    """An output file or directory, what it is made from, and how to make it."""
-
-    name: str
-    path: Path
-    params: dict
-    build: Callable[[], None]
-    inputs: list[Artifact] = field(default_factory=list)
-    ready: bool = field(default=False, repr=False)  # ensured in this process already
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.path.with_name(self.name + ".manifest.json")
-
-    def manifest(self) -> dict:
-        return {"artifact": self.name, "params": self.params, "inputs": [i.manifest() for i in self.inputs]}
-
-    def is_current(self) -> bool:
-        if not self.path.exists() or not self.manifest_path.is_file():
-            return False
-        try:
-            on_disk = json.loads(self.manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return False
-        return on_disk == json.loads(json.dumps(self.manifest()))
-
-    def ensure(self) -> bool:
-        """Build this artifact (and, first, any input that is out of date) unless it is current; True if built."""
-        if self.ready:
-            return False
-        built = not self.is_current()
-        if built:
-            for artifact in self.inputs:
-                artifact.ensure()
-            self.manifest_path.unlink(missing_ok=True)
-            logger.info("building %s", self.path)
-            self.build()
-            write_json_atomic(self.manifest(), self.manifest_path)
-        else:
-            logger.info("reusing %s (its manifest matches)", self.path)
-        self.ready = True
-        return built
-
-
 class Pipeline:
     """Builds the artifacts of a :class:`PipelineConfig`; models are loaded only if something must be computed."""
 
@@ -227,7 +172,7 @@ class Pipeline:
         """The concrete precision ``model`` runs in (``--dtype auto`` resolved once, by measurement), which
         is what manifests record: an index made in int8 is not the fp32 one."""
         if model not in self._precisions:
-            from ..modeling.precision import resolve_precision
+            from ..precision import resolve_precision
 
             self._precisions[model] = resolve_precision(self.config.precision, device=self.config.device, model=model)
         return self._precisions[model]
@@ -361,10 +306,9 @@ class Pipeline:
             if self._encoder.int8 is not None:
                 # Quantised from the corpus whether or not its index is cached, so queries always meet the same model.
                 from ..data.corpus import iter_corpus
-                from ..encode import passage_texts
+                from ..encode import calibrate_on_corpus
 
-                texts = passage_texts(self._encoder, list(iter_corpus(c.dataset)))
-                self._encoder.calibrate(texts, c.passage_max_length)
+                calibrate_on_corpus(self._encoder, list(iter_corpus(c.dataset)), max_length=c.passage_max_length)
         return self._encoder
 
     @property
@@ -423,7 +367,7 @@ class Pipeline:
         self._write_run(stage.batch_search(self.queries, c.hits), "bm25")
 
     def _build_repllama(self) -> None:
-        from ..encoders.resumable import discard_work, work_dir_for
+        from ..cache import discard_work, work_dir_for
         from ..search.multistage import RepLLaMAStage
 
         c = self.config

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..cli_options import add_interpolation_options, interpolation_from_args
 from ..errors import run_cli
-from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
+from ..precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
 logger = logging.getLogger("pyserini_llama.pipeline")
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         rerank_interpolate=args.rerank_interpolate,
         rerank_interpolate_norm=norm,
     )
-    from ..modeling.cpu import set_torch_threads
+    from ..precision.cpu import set_torch_threads
 
     set_torch_threads()  # one per physical core for the models; --threads is Lucene's and FAISS's
     pipeline = Pipeline(config)  # validates flags and reads queries/qrels before anything slow

@@ -89,7 +89,7 @@ def _positive_int(text: str) -> int:
 def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     """The ``--reranker`` option group (all default to None: unset flags keep the rerank command's defaults)."""
     from ..cli_options import add_interpolation_options  # standard library only
-    from ..modeling.precision import PRECISION_METAVAR, precision_arg  # standard library only
+    from ..precision import PRECISION_METAVAR, precision_arg  # standard library only
 
     group = parser.add_argument_group(GROUP_TITLE, GROUP_DESCRIPTION)
     group.add_argument(

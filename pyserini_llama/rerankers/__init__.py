@@ -1,8 +1,8 @@
 """Rerankers: score (query, document) pairs with a cross-encoder and reorder a first-stage run."""
 
-from .rankllama import RankLLaMAReranker, document_text
+from .rankllama import RankLLaMAReranker
 
 #: ``--reranker-class`` name -> reranker class (one today; the CLI's choices come from here).
 RERANKER_CLASSES = {"rankllama": RankLLaMAReranker}
 
-__all__ = ["RERANKER_CLASSES", "RankLLaMAReranker", "document_text"]
+__all__ = ["RERANKER_CLASSES", "RankLLaMAReranker"]

@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.document import as_document
+from ..data.runs import Run
 from ..errors import ModelLoadError, PyseriniLlamaError
-from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
-from ..modeling.precision import load_for_inference
-from ..modeling.quantize import calibration_sample
+from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.segments import Segmenter
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -55,11 +55,10 @@ from ..modeling.tokens import (
     pad_right,
     token_budget_batches,
 )
+from ..precision import load_for_inference
+from ..precision.int8 import calibration_sample
 
 logger = logging.getLogger(__name__)
-
-#: Run = qid -> [(docid, score), ...] best first (the shape of ``pyserini_llama.data.runs.Run``).
-Run = dict[str, list[tuple[str, float]]]
 
 #: How many pairs ``rerank_run`` tokenizes and scores at once: enough for full, length-sorted
 #: batches across queries, small enough that the token ids of a 1000-deep run stay in memory.
@@ -102,20 +101,6 @@ def _find(haystack: list[int], needle: list[int], start: int) -> int:
     return -1
 
 
-def document_text(item: Any, prefix: str = DOCUMENT_PREFIX, text_case: str = "as-is") -> str:
-    """``"document: [url ]title text"`` from a Document/Passage-like object, a dict or a plain text;
-    title and text each under the ``text_case`` rule (``modeling/formatting.py``)."""
-    if isinstance(item, str):
-        text, title, url = item, "", None
-    elif isinstance(item, Mapping):
-        text, title, url = item.get("text") or "", item.get("title") or "", item.get("url")
-    elif hasattr(item, "text"):
-        text, title, url = item.text or "", getattr(item, "title", "") or "", getattr(item, "url", None)
-    else:
-        raise TypeError(f"a document must be a Document, dict or str, not {type(item).__name__}")
-    return format_passage(apply_case(text, text_case), apply_case(title, text_case), url, prefix)
-
-
 class RankLLaMAReranker:
     """Score and rerank documents for a query with a RankLLaMA checkpoint.
 
@@ -155,14 +140,14 @@ class RankLLaMAReranker:
         ``text_case``: the case rule of ``modeling/formatting.py``; by default the one the model
         records (``input_format.json``, written by training), else ``as-is``.
 
-        ``dtype``: an inference precision (``modeling/precision.py``): float32, bfloat16, float16, int8
+        ``dtype``: an inference precision (``pyserini_llama.precision``): float32, bfloat16, float16, int8
         (CPU; quantised on the first pairs it is given, see :meth:`calibrate`; the score head stays fp32)
         or auto (measured).
 
         ``batch_size`` caps the rows of a batch, ``max_batch_tokens`` its padded size (rows x
         longest); a pair longer than the budget is scored on its own. ``segments``: score
         documents as FirstP/MaxP over word windows of their body (None: whole documents)."""
-        self.int8 = None  # modeling.quantize.Int8Quantizer for an int8 reranker
+        self.int8 = None  # precision.int8.Int8Quantizer for an int8 reranker
         loaded_by_name = isinstance(model, str | os.PathLike)
         if loaded_by_name:
             name = str(model)
@@ -220,7 +205,7 @@ class RankLLaMAReranker:
     def format_pairs(self, pairs: Sequence[tuple[str, Any]]) -> tuple[list[str], list[str]]:
         """``(query texts, document texts)`` exactly as scored: prefixes and the case rule applied."""
         queries = [format_query(apply_case(q, self.text_case), self.query_prefix) for q, _ in pairs]
-        documents = [document_text(d, self.document_prefix, self.text_case) for _, d in pairs]
+        documents = [format_document(as_document(d), self.document_prefix, self.text_case) for _, d in pairs]
         return queries, documents
 
     def encode_pairs(self, queries: Sequence[str], documents: Sequence[str]) -> list[list[int]]:
@@ -274,8 +259,8 @@ class RankLLaMAReranker:
     ) -> np.ndarray:
         """Raw RankLLaMA logits (float32, higher = more relevant), one per document, in input order.
 
-        Documents: ``Document``/``Passage``-like objects (``.text``, ``.title``, ``.url``), dicts
-        with those keys, or plain texts.
+        Documents: ``Document``-like objects (``.text``, ``.title``, ``.url``), dicts with those keys, or
+        plain texts (``data.document.as_document``).
         """
         return self.score_pairs([(query, d) for d in documents], batch_size=batch_size, show_progress=show_progress)
 

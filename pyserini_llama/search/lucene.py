@@ -26,12 +26,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..bootstrap import import_pyserini
+from ..cache import file_fingerprint
 from ..data.corpus import corpus_files, iter_corpus
 from ..data.lucene_store import is_lucene_index
 from ..data.queries import read_beir_split, read_queries
 from ..data.runs import Run, sort_hits, write_trec_run
 from ..errors import PyseriniLlamaError, SkippedLines, run_cli
-from ..modeling.loading import file_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ query 32 / passage 196 tokens, learning rate 1e-4, 100 warmup steps then linear 
 Two levers make a CPU training step cheaper without changing what is trained: ``lora_layers``
 (LoRA on the top K decoder layers, PEFT's ``layers_to_transform``; the frozen layers below run
 without autograd) and ``trunk_cache`` (the states leaving those frozen layers, computed once per
-unique text and read back from disk; ``modeling/trunk.py``). ``head_init="probe"`` starts
+unique text and read back from disk; ``modeling/trunk_cache.py``). ``head_init="probe"`` starts
 RankLLaMA's score head from a linear probe on frozen features (LP-FT) instead of at random, and
 ``warm_start`` starts the LoRA weights from an adapter trained for the other objective (RankLLaMA
 from a trained RepLLaMA), so the backbone begins with relevance features instead of none.

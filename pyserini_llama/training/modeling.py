@@ -31,7 +31,8 @@ from ..errors import ModelLoadError
 from ..modeling.formatting import INPUT_FORMAT_FILE
 from ..modeling.loading import load_backbone, resolve_model_source
 from ..modeling.tokens import choose_pad_id, last_token_hidden
-from ..modeling.trunk import SplitForward, num_layers, split_forward
+from ..modeling.trunk import SplitForward, num_layers
+from ..modeling.trunk_cache import split_forward
 from .arguments import TrainingArguments, TrainingConfigError
 
 logger = logging.getLogger(__name__)

@@ -13,12 +13,11 @@ import os
 from collections.abc import Mapping
 
 from ...bootstrap import import_pyserini
+from ...data.runs import Run
 from ...encoders.repllama import RepLLaMAEncoder
 from ...encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 
 logger = logging.getLogger(__name__)
-
-Run = dict[str, list[tuple[str, float]]]
 
 
 def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):

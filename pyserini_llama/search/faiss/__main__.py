@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     check_resume_options(args)
 
+    from ...cache import discard_work, work_dir_for
     from ...data.queries import read_queries
     from ...data.runs import write_trec_run
     from ...encoders.repllama import RepLLaMAEncoder
-    from ...encoders.resumable import discard_work, work_dir_for
     from ...indexing.faiss_types import prepare_for_search
     from . import dense_search, open_faiss_searcher
 

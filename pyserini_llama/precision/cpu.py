@@ -1,7 +1,7 @@
 """What this CPU is (model name, instruction-set flags, physical cores) and how many threads torch uses.
 
 Why: the speed of each precision depends on the instruction set, so measurements are cached per CPU
-(``cpu_speed.py``); and LLaMA inference on a CPU is GEMM-bound, where one thread per physical core is
+(``precision/speed.py``); and LLaMA inference on a CPU is GEMM-bound, where one thread per physical core is
 fastest (hyper-threads share the FMA units and only add contention). Torch starts that way, but other
 libraries change it behind its back: FAISS's ``omp_set_num_threads`` (Pyserini's ``batch_search`` sets
 it to its ``--threads``, default 1) also sets torch's OpenMP pool. The commands that run a model call

@@ -1,12 +1,16 @@
 """Inference precision: what ``--dtype`` accepts, what ``auto`` resolves to, and loading a model in it.
 
-Training and export know weight dtypes only (``loading.DTYPES``); encoding and reranking also take
+Training and export know weight dtypes only (``modeling.loading.DTYPES``); encoding and reranking also take
 
 * ``int8``: weights int8 per output channel, activations quantised per token at run time, SmoothQuant
-  smoothing calibrated on the texts being processed (``quantize.py``; CPU only);
+  smoothing calibrated on the texts being processed (``precision/int8.py``; CPU only);
 * ``auto``: the fastest precision measured on this machine among those judged accurate enough
-  (``cpu_speed.py``); bfloat16 on a GPU. ``auto+int8`` also lets it pick int8 (judged not accurate
+  (``precision/speed.py``); bfloat16 on a GPU. ``auto+int8`` also lets it pick int8 (judged not accurate
   enough for the default: the caller accepts that).
+
+The subpackage: this module (the ``--dtype`` option and loading a model in a precision), ``int8`` (SmoothQuant
+int8 quantisation), ``speed`` (which precision is fastest on this CPU) and ``cpu`` (what this CPU is, torch
+threads). See docs/cpu.md for the measurements behind the choices.
 
 This module imports only the standard library at module level: Pyserini's search commands import it
 for their ``--rerank-dtype`` option at start-up.
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelLoadError
-from .loading import DTYPES
+from ..modeling.loading import DTYPES
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +80,13 @@ def resolve_precision(
         return "bfloat16"
     if model is None:
         raise ValueError("resolving --dtype auto needs the model (its shapes decide the measurement)")
-    from .cpu_speed import acceptable_precisions, choose_precision, gemm_rates
-    from .loading import model_config
+    from ..modeling.loading import model_config
+    from .speed import acceptable_precisions, choose_precision, gemm_rates
 
+    candidates = acceptable_precisions(allowed)
+    if candidates == ["float32"]:  # nothing to choose between: timing GEMMs could not change the answer
+        logger.info("--dtype %s: float32 (the only precision judged acceptable)", precision)
+        return "float32"
     config = model_config(model, base_model)
     entry = gemm_rates(config.hidden_size, config.intermediate_size)
     chosen = choose_precision(entry["rates"], allowed)
@@ -89,7 +97,7 @@ def resolve_precision(
         *entry["shape"],
         entry["threads"],
         ", ".join(f"{m} {r:.1f} GFLOP/s" for m, r in entry["rates"].items()),
-        ", ".join(acceptable_precisions(allowed)),
+        ", ".join(candidates),
     )
     return chosen
 
@@ -101,7 +109,7 @@ class InferenceModel:
     model: Any
     tokenizer: Any
     precision: str
-    int8: Any = None  # quantize.Int8Quantizer until calibrated, then still describing the quantisation
+    int8: Any = None  # int8.Int8Quantizer until calibrated, then still describing the quantisation
 
 
 def load_for_inference(
@@ -118,7 +126,7 @@ def load_for_inference(
     For int8 the model comes back in float32 with an ``Int8Quantizer`` attached: quantising needs
     calibration inputs, which the encoder or reranker supplies before its first forward pass.
     """
-    from .loading import load_backbone
+    from ..modeling.loading import load_backbone
 
     resolved = resolve_precision(precision, device=device, model=name, base_model=base_model)
     model, tokenizer = load_backbone(
@@ -131,7 +139,7 @@ def load_for_inference(
     )
     int8 = None
     if resolved == INT8:
-        from .quantize import Int8Quantizer
+        from .int8 import Int8Quantizer
 
         int8 = Int8Quantizer(model)
     return InferenceModel(model, tokenizer, resolved, int8)

@@ -1,9 +1,9 @@
 """Int8 inference on CPU: SmoothQuant-smoothed decoder weights, int8 per output channel, activations
 quantised per token at run time, on fbgemm's int8 GEMM (``quantized::linear_dynamic``).
 
-Why: on an AVX2 CPU without AVX-512 or VNNI, fbgemm's int8 GEMM runs about 1.6x as fast as fp32 while
-bf16/fp16 GEMMs run several times slower than fp32 (``modeling/cpu_speed.py`` measures it on the machine
-at hand). Plain dynamic quantisation of a LLaMA loses accuracy to a few activation channels that are far
+Why: on an AVX2 CPU without AVX-512 or VNNI, fbgemm's int8 GEMM runs faster than fp32 while bf16/fp16
+GEMMs run several times slower than fp32 (``precision/speed.py`` measures it on the machine at hand;
+docs/cpu.md has the numbers). Plain dynamic quantisation of a LLaMA loses accuracy to a few activation channels that are far
 larger than the rest, because one scale has to cover them. SmoothQuant (Xiao et al., 2023) moves that
 range into the weights: input channel ``j`` of a linear layer is divided by
 
@@ -18,7 +18,7 @@ into whatever produces the input, so it costs nothing at run time:
   ``s`` (one scale per key/value channel, shared by the query heads of its group under GQA);
 * down_proj reads ``act(gate) * up``: up_proj's output rows are divided by ``s``.
 
-The last two (``smooth_outputs``) are optional; :data:`SMOOTH_OUTPUTS` says what was measured.
+The last two (``smooth_outputs``) are optional (:data:`SMOOTH_OUTPUTS`).
 
 Scales are rounded to powers of two. Multiplying by a power of two is exact in floating point, so the
 smoothed fp32 model computes bit for bit what the original did (a test checks it) and only the int8
@@ -27,13 +27,12 @@ boundary. Calibration is a pure function of its token sequences (each run alone,
 same inputs give the same quantised model and the same output bytes: resumable encoding stays exact.
 
 Activations per token, not per tensor. ``torch.ao.quantization.quantize_dynamic``'s linear quantises its
-whole input with one scale (and 7 bits on x86): measured on the shipped SmolLM2 RepLLaMA (16 SciFact
-passages, 128 tokens) that leaves embeddings at cosine 0.91 to fp32 even after smoothing, because a few
-tokens carry activations far above the rest. :class:`Int8Linear` calls the same fbgemm kernel on rows
-scaled to a maximum of 1 and scales the output rows back, so each token gets its own range (cosine 0.996).
+whole input with one scale (and 7 bits on x86), which leaves embeddings far from fp32 even after smoothing,
+because a few tokens carry activations far above the rest. :class:`Int8Linear` calls the same fbgemm kernel
+on rows scaled to a maximum of 1 and scales the output rows back, so each token gets its own range.
 fbgemm's AVX2 kernel adds pairs of u8 x s8 products in int16 and saturates: with 8-bit activations the
 weights are therefore kept to 7 bits ([-63, 63] per output channel), which cannot overflow; torch's own
-choice (``reduce_range``: 7-bit activations, 8-bit weights) measured worse (cosine 0.991).
+choice (``reduce_range``: 7-bit activations, 8-bit weights) is less accurate. docs/cpu.md compares them.
 
 What stays fp32: embeddings, norms, attention itself, and everything outside the decoder layers
 (RankLLaMA's score head). LoRA adapters are merged before any of this (``loading.merge_lora``).
@@ -54,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .trunk import decoder_of
+from ..modeling.trunk import decoder_of
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +63,9 @@ T = TypeVar("T")
 DEFAULT_ALPHA = 0.5
 #: Texts (or pairs) whose activations set the smoothing scales: "a few real inputs" of the data at hand.
 CALIBRATION_TEXTS = 16
-#: Whether o_proj and down_proj are smoothed too (through v_proj and up_proj). On the shipped SmolLM2 RepLLaMA
-#: (16 SciFact passages at 128 tokens, per-token int8) embeddings were a little closer to fp32 with it: cosine
-#: mean 0.9956 / min 0.9925, against 0.9953 / 0.9912 smoothing q/k/v and gate/up only, and 0.9940 / 0.9897
-#: without smoothing. A random tiny LLaMA has no outlier channels and gains nothing from smoothing (mean 0.9982
-#: with it, 0.9991 without, at 64 tokens). ``benchmarks/bench_cpu_inference.py --int8-study`` measures both.
+#: Whether o_proj and down_proj are smoothed too (through v_proj and up_proj): on the shipped RepLLaMA the
+#: embeddings come a little closer to fp32 with it (a random tiny LLaMA has no outlier channels and gains nothing
+#: from smoothing). ``benchmarks/bench_cpu_inference.py --int8-study`` measures both; docs/cpu.md has the numbers.
 SMOOTH_OUTPUTS = True
 #: Families whose decoder layers are pre-norm (``input_layernorm`` -> q/k/v, ``post_attention_layernorm``
 #: -> gate/up) with an RMSNorm that multiplies by its weight, so the smoothing folds into that weight.

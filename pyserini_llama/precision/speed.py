@@ -2,10 +2,11 @@
 and the precision ``--dtype auto`` picks from that.
 
 Why measure instead of reading CPU flags: which precision wins depends on the instruction set and on
-the kernels of the torch build. On an AVX2-only EPYC, at SmolLM2's shapes, fbgemm's int8 GEMM ran 1.6x as
-fast as fp32 and bf16/fp16 7-9x slower (no native bf16 dot product); on a CPU with AMX, bf16 would win. About 0.2 s
-of GEMMs of the model's own shapes (``rows`` x hidden times hidden x intermediate, the MLP's first
-product) settle it. A slow mode is timed on fewer rows, so that it cannot blow the budget.
+the kernels of the torch build. Without a native bf16 dot product (AVX2-only CPUs), bf16/fp16 GEMMs run
+several times slower than fp32 and fbgemm's int8 GEMM faster; on a CPU with AMX, bf16 would win
+(docs/cpu.md has the measurements). About 0.2 s of GEMMs of the model's own shapes (``rows`` x hidden
+times hidden x intermediate, the MLP's first product) settle it. A slow mode is timed on fewer rows, so
+that it cannot blow the budget.
 
 Results are cached in ``<cache_dir>/cpu_speed.json`` under the machine (CPU model, speed-relevant flags,
 torch version) and then the shape and thread count, so the measurement runs once per machine and model
@@ -22,8 +23,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..modeling.loading import cache_dir
 from .cpu import cpu_model, speed_flags
-from .loading import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +38,15 @@ BUDGET_S = 0.2
 MAX_WEIGHT_ELEMENTS = 4 * 1024 * 1024
 CACHE_FILE = "cpu_speed.json"
 
-#: Whether each precision keeps retrieval quality: nDCG@10 within 0.005 of float32 on SciFact test and
-#: NFCorpus test with the shipped ``repllama-smollm2-135m`` (``benchmarks/judge_precision.py``).
-#: True = judged acceptable, False = judged not, None = not judged yet (``auto`` uses a mode that is not
-#: True only when the caller allows it: ``--dtype auto+int8``). float32 is the reference.
+#: Whether each precision keeps retrieval quality: nDCG@10 within 0.005 of float32 with the shipped models
+#: (``reproduce/judge_precision.py`` and ``reproduce/judge_rankllama_precision.sh`` measure it; docs/cpu.md
+#: records the verdicts). True = judged acceptable, False = judged not, None = not judged yet (``auto`` uses a
+#: mode that is not True only when the caller allows it: ``--dtype auto+int8``). float32 is the reference.
 PRECISION_VERDICTS: dict[str, bool | None] = {
     "float32": True,
-    # benchmarks/judge_precision.py --mode int8 --fp32-ndcg scifact=0.5244,nfcorpus=0.2554 (2026-12-04, the shipped
-    # 1,800-step RepLLaMA, q32/p64): SciFact 0.5244 -> 0.5269 (+0.0025), NFCorpus 0.2554 -> 0.2513 (-0.0041), within
-    # 0.005 (its 500-step version moved SciFact by -0.0061). But this one verdict also governs RankLLaMA, and the shipped
-    # RankLLaMA on SciFact's hybrid top 20 (benchmarks/judge_rankllama_precision.sh) moves 0.5328 -> 0.5239 (-0.0089).
+    # One verdict governs both models: int8 stays within the bound for RepLLaMA but not for RankLLaMA.
     "int8": False,
-    "bfloat16": None,  # not judged; 7-9x slower than fp32 on AVX2-only CPUs anyway
+    "bfloat16": None,  # not judged; far slower than fp32 on CPUs without native bf16 anyway
     "float16": None,  # not judged; as bfloat16
 }
 #: A precision must beat float32 by this factor to be chosen over it (timing noise is a few percent).
@@ -68,7 +66,7 @@ def _kernel(mode: str, weight, x) -> tuple[Callable[[object], object], object]:
     from torch.nn import functional
 
     if mode == "int8":
-        from .quantize import Int8Linear
+        from .int8 import Int8Linear
 
         linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
         linear.weight.data = weight
@@ -182,7 +180,7 @@ def gemm_rates(hidden: int, intermediate: int, *, refresh: bool = False) -> dict
 
 def acceptable_precisions(allow: Iterable[str] = ()) -> list[str]:
     """Precisions ``auto`` may pick: judged acceptable, or named in ``allow`` (``auto+int8``: the caller accepts
-    int8's quality whatever its verdict, e.g. for a fast first pass where -0.006 nDCG@10 is fine)."""
+    int8's quality whatever its verdict, e.g. for a fast first pass where a small loss is fine)."""
     allow = set(allow)
     return [mode for mode, verdict in PRECISION_VERDICTS.items() if verdict or mode in allow]
 
