@@ -1,11 +1,48 @@
-"""Command-line options shared by the encode, search and rerank commands (one definition each)."""
+"""Command-line options shared by the commands (one definition each), and the parser every command starts from.
+
+Every command is a package's ``__main__.py`` of one shape: an ``EXAMPLE`` text, ``build_parser()`` (which
+starts from :func:`command_parser`), ``main(argv) -> int`` and ``cli()``, which runs ``main`` through the one
+error path :func:`~pyserini_llama.errors.run_cli`; ``cli`` is the console script in setup.cfg.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from .errors import PyseriniLlamaError
 from .modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _LogLevelAction(argparse.Action):
+    """Sets the root logger's level as the flag is parsed (``run_cli`` configured logging at INFO)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        logging.getLogger().setLevel(values)
+        setattr(namespace, self.dest, values)
+
+
+def command_parser(prog: str, description: str, example: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """A command's parser: its ``python -m`` name, what it does, ``example`` shown as written at the end of
+    ``--help``, and ``--log-level``. ``kwargs`` go to :class:`argparse.ArgumentParser`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=example,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="INFO",
+        action=_LogLevelAction,
+        help="how much progress to log on stderr (default: INFO)",
+    )
+    return parser
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..cli_options import command_parser
 from ..errors import PyseriniLlamaError, run_cli
 from ..modeling.loading import DTYPES, default_dtype
 from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
@@ -88,11 +89,10 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.ablate",
-        description="Ablations of the paper as resumable sweeps: input length, rerank depth, LoRA vs full.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.ablate",
+        "Ablations of the paper as resumable sweeps: input length, rerank depth, LoRA vs full.",
+        EXAMPLES,
     )
     sub = parser.add_subparsers(dest="sweep", required=True, metavar="SWEEP")
     common = common_options()

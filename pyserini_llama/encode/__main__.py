@@ -13,6 +13,7 @@ from ..cli_options import (
     add_resume_options,
     add_segment_options,
     check_resume_options,
+    command_parser,
     model_options,
     segmenter_from_args,
     split_subcommands,
@@ -60,12 +61,11 @@ Any other --encoder-class is handed to `python -m pyserini.encode` unchanged."""
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
-    top = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.encode",
-        description="Encode a corpus with RepLLaMA into Pyserini's FAISS or JSONL embeddings.",
+    top = command_parser(
+        "python -m pyserini_llama.encode",
+        "Encode a corpus with RepLLaMA into Pyserini's FAISS or JSONL embeddings.",
+        EXAMPLE,
         usage="%(prog)s input [options] output [options] encoder [options]",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inp = argparse.ArgumentParser(prog="input", add_help=False, description="input options")
     inp.add_argument("--corpus", required=True, help="BEIR corpus.jsonl (or its directory), or Pyserini JSONL")
@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parsers = build_parsers()
     groups = split_subcommands(argv, COMMANDS)
+    if not {"-h", "--help"} & set(groups[""]):
+        groups[""] = parsers[""].parse_known_args(groups[""])[1]  # --log-level, before the first command
     if groups[""] or not all(c in groups for c in COMMANDS):
         if groups[""] in ([], ["-h"], ["--help"]):
             parsers[""].print_help()

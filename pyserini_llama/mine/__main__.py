@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cli_options import add_model_options, model_dtype, model_options
+from ..cli_options import add_model_options, command_parser, model_dtype, model_options
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.mine")
@@ -45,11 +45,10 @@ STAGE_NAMES = ("bm25", "repllama")
 def build_parser() -> argparse.ArgumentParser:
     from ..teacher import add_teacher_options
 
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.mine",
-        description="Mine hard negatives for training RepLLaMA / RankLLaMA; writes Tevatron's JSON-lines format.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.mine",
+        "Mine hard negatives for training RepLLaMA / RankLLaMA; writes Tevatron's JSON-lines format.",
+        EPILOG,
     )
     p.add_argument("--dataset", required=True, help="BEIR dataset dir: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     p.add_argument("--split", default="train", help="qrels split whose queries are mined (default: train)")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli_options import add_interpolation_options, interpolation_from_args
+from ..cli_options import add_interpolation_options, command_parser, interpolation_from_args
 from ..errors import run_cli
 from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
@@ -42,11 +42,10 @@ def stage_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.pipeline",
-        description="Index, retrieve, rerank and evaluate on a BEIR dataset; one TREC run per stage, metrics.json.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.pipeline",
+        "Index, retrieve, rerank and evaluate on a BEIR dataset; one TREC run per stage, metrics.json.",
+        EXAMPLE,
     )
     p.add_argument("--dataset", required=True, type=Path, help="BEIR dataset dir: corpus.jsonl, queries.jsonl, qrels/")
     p.add_argument("--split", default="test", help="qrels split whose judged queries are searched (default: test)")

@@ -13,6 +13,7 @@ from ..cli_options import (
     add_max_batch_tokens_option,
     add_model_options,
     add_segment_options,
+    command_parser,
     interpolation_from_args,
     model_options,
     segmenter_from_args,
@@ -50,11 +51,10 @@ then pass the best W here: ... --interpolate 0.6 --interpolate-norm minmax"""
 def build_parser() -> argparse.ArgumentParser:
     from ..rerankers import RERANKER_CLASSES
 
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.rerank",
-        description="Rerank a TREC or MS MARCO run with RankLLaMA (pointwise LLaMA cross-encoder).",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.rerank",
+        "Rerank a TREC or MS MARCO run with RankLLaMA (pointwise LLaMA cross-encoder).",
+        EXAMPLE,
     )
     parser.add_argument("--topics", required=True, help="queries: TSV, BEIR queries.jsonl/dir, or a topic name")
     parser.add_argument("--topics-dir", default=None, help="where topic names are resolved (offline)")

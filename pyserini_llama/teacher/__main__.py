@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from ..cli_options import command_parser
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.teacher")
@@ -32,11 +33,10 @@ train with --distil-weight W --distil-temperature T."""
 def build_parser() -> argparse.ArgumentParser:
     from . import add_teacher_options
 
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.teacher",
-        description="Annotate Tevatron training groups with teacher scores from fused run files.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.teacher",
+        "Annotate Tevatron training groups with teacher scores from fused run files.",
+        EXAMPLE,
     )
     p.add_argument("--train", help="Tevatron training file (JSON lines) to annotate")
     add_teacher_options(p, required=True)

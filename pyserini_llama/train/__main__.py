@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 
+from ..cli_options import command_parser
 from ..errors import run_cli
 from ..modeling.loading import DTYPES
 
@@ -44,11 +45,10 @@ trained retriever's backbone, add --warm-start ADAPTER (e.g. --warm-start replla
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.train",
-        description="Fine-tune RepLLaMA (bi-encoder) or RankLLaMA (reranker) with LoRA or fully.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.train",
+        "Fine-tune RepLLaMA (bi-encoder) or RankLLaMA (reranker) with LoRA or fully.",
+        EXAMPLE,
     )
     parser.add_argument("objective", choices=("repllama", "rankllama"), help="what to train")
     io = parser.add_argument_group("model and data")
@@ -185,7 +185,7 @@ def arguments_from(ns: argparse.Namespace):
     shortcuts = [d for d, flag in (("bfloat16", ns.bf16), ("float16", ns.fp16)) if flag]
     if len(shortcuts) > 1 or (shortcuts and ns.dtype not in (None, shortcuts[0])):
         raise TrainingConfigError("--bf16, --fp16 and --dtype contradict each other; give one")
-    options = {k: v for k, v in vars(ns).items() if k not in ("bf16", "fp16")}
+    options = {k: v for k, v in vars(ns).items() if k not in ("bf16", "fp16", "log_level")}
     options["dtype"] = ns.dtype or (shortcuts[0] if shortcuts else None)
     return TrainingArguments(**options)
 

@@ -7,7 +7,7 @@ import logging
 import runpy
 import sys
 
-from ...cli_options import add_model_options, add_resume_options, check_resume_options, model_options
+from ...cli_options import add_model_options, add_resume_options, check_resume_options, command_parser, model_options
 from ...errors import run_cli
 
 logger = logging.getLogger("pyserini_llama.search.faiss")
@@ -30,11 +30,10 @@ resumes, writing the same run byte for byte. Any other --encoder-class is handed
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.search.faiss",
-        description="Search a Pyserini FAISS index with RepLLaMA query embeddings; write a TREC run.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.search.faiss",
+        "Search a Pyserini FAISS index with RepLLaMA query embeddings; write a TREC run.",
+        EXAMPLE,
     )
     p.add_argument("--index", required=True, help="FAISS index directory (index + docid) or prebuilt index name")
     p.add_argument("--topics", required=True, help="topic name, TSV file or BEIR queries.jsonl")
