@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..defaults import HITS, QUERY_MAX_LENGTH, RERANK_DEPTH, TRAIN_BATCH_SIZE
 from ..errors import PyseriniLlamaError
 from .commands import ModelFlags, join
 from .evaluation import DEFAULT_METRICS, dense_point, evaluate, load_encoder, load_reranker, precision, rerank_point
@@ -50,9 +51,9 @@ class LoraVsFullSweep:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
-    per_device_batch_size: int = 8
+    per_device_batch_size: int = TRAIN_BATCH_SIZE
     group_size: int = 4
-    query_max_length: int = 32
+    query_max_length: int = QUERY_MAX_LENGTH
     passage_max_length: int = 64
     warmup_steps: int = 10
     temperature: float | None = None  # RepLLaMA only; default the trainer's
@@ -60,8 +61,8 @@ class LoraVsFullSweep:
     logging_steps: int = 5
     save_steps: int = 50
     run: str | None = None  # RankLLaMA: the first-stage run it reranks
-    depth: int = 100
-    hits: int = 1000
+    depth: int = RERANK_DEPTH
+    hits: int = HITS
     remove_query: bool = False
     metrics: tuple[str, ...] = DEFAULT_METRICS
 

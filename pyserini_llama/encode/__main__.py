@@ -18,6 +18,7 @@ from ..cli_options import (
     segmenter_from_args,
     split_subcommands,
 )
+from ..defaults import ENCODE_BATCH_SIZE, ENCODE_MAX_LENGTH
 from ..errors import PyseriniLlamaError, run_cli
 from ..indexing.options import add_index_options, index_options_or_none
 
@@ -82,11 +83,18 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     enc.add_argument("--encoder", required=True, help="model dir/id, LoRA adapter, .gguf file or short name")
     enc.add_argument("--encoder-class", default="repllama", help="repllama (default); others go to pyserini.encode")
     enc.add_argument("--fields", nargs="+", default=["title", "text"], help="fields to encode: url title text")
-    enc.add_argument("--batch-size", type=int, default=16, help="most passages per batch (default: 16)")
+    enc.add_argument(
+        "--batch-size",
+        type=int,
+        default=ENCODE_BATCH_SIZE,
+        help=f"most passages per batch (default: {ENCODE_BATCH_SIZE})",
+    )
     add_max_batch_tokens_option(enc)
     add_segment_options(enc)
     add_resume_options(enc, "passages (segments)")
-    enc.add_argument("--max-length", type=int, default=512, help="passage max length in tokens, EOS included")
+    enc.add_argument(
+        "--max-length", type=int, default=ENCODE_MAX_LENGTH, help="passage max length in tokens, EOS included"
+    )
     enc.add_argument("--dimension", type=int, default=None, help="default: hidden size; smaller = Matryoshka prefix")
     enc.add_argument("--prefix", default=None, help='passage prefix (default "passage: ")')
     enc.add_argument(

@@ -31,6 +31,16 @@ from pathlib import Path
 
 from ..atomic import atomic_write, write_json_atomic
 from ..cli_options import INTERPOLATION_NORMS
+from ..defaults import (
+    BM25_B,
+    BM25_K1,
+    ENCODE_BATCH_SIZE,
+    ENCODE_MAX_LENGTH,
+    HITS,
+    QUERY_MAX_LENGTH,
+    RERANK_DEPTH,
+    RERANK_MAX_LENGTH,
+)
 from ..errors import PyseriniLlamaError
 
 # Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
@@ -55,21 +65,21 @@ class PipelineConfig:
     stages: list[str] | None = None  # None: bm25, + repllama with a retriever, + rankllama with a reranker
     retriever: str | None = None
     reranker: str | None = None
-    rerank_depth: int = 100
-    hits: int = 1000
+    rerank_depth: int = RERANK_DEPTH
+    hits: int = HITS
     fusion: str = "rrf"
     alpha: float = 0.5
     rrf_k: int = 60
-    batch_size: int = 16
+    batch_size: int = ENCODE_BATCH_SIZE
     device: str = "cpu"
     dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
-    query_max_length: int = 512
-    passage_max_length: int = 512
-    reranker_query_max_length: int = 32
-    reranker_max_length: int = 196
+    query_max_length: int = ENCODE_MAX_LENGTH
+    passage_max_length: int = ENCODE_MAX_LENGTH
+    reranker_query_max_length: int = QUERY_MAX_LENGTH
+    reranker_max_length: int = RERANK_MAX_LENGTH
     threads: int = 1
-    k1: float = 0.9
-    b: float = 0.4
+    k1: float = BM25_K1
+    b: float = BM25_B
     remove_query: bool = True  # Pyserini's BEIR regressions drop hits whose docid equals the qid
     trunk_cache: Path | None = None  # RepLLaMA top-K adapters: frozen-layer states cached here (float16)
     index_dir: Path | None = None  # None: the indexes live in output_dir; a shared dir serves every split

@@ -9,6 +9,16 @@ import time
 from pathlib import Path
 
 from ..cli_options import add_interpolation_options, command_parser, interpolation_from_args
+from ..defaults import (
+    BM25_B,
+    BM25_K1,
+    ENCODE_BATCH_SIZE,
+    ENCODE_MAX_LENGTH,
+    HITS,
+    QUERY_MAX_LENGTH,
+    RERANK_DEPTH,
+    RERANK_MAX_LENGTH,
+)
 from ..errors import run_cli
 from ..modeling.precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
@@ -67,9 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retriever", default=None, help="RepLLaMA model: dir, hub id, LoRA adapter, .gguf or short name")
     p.add_argument("--reranker", default=None, help="RankLLaMA model: dir, hub id, SEQ_CLS LoRA adapter, .gguf ...")
-    p.add_argument("--rerank-depth", type=int, default=100, help="hits per query RankLLaMA rescores (default: 100)")
+    p.add_argument(
+        "--rerank-depth",
+        type=int,
+        default=RERANK_DEPTH,
+        help=f"hits per query RankLLaMA rescores (default: {RERANK_DEPTH})",
+    )
     add_interpolation_options(p, "--rerank-interpolate", depth_flag="--rerank-depth")
-    p.add_argument("--hits", type=int, default=1000, help="hits per query of every run (default: 1000)")
+    p.add_argument("--hits", type=int, default=HITS, help=f"hits per query of every run (default: {HITS})")
     p.add_argument(
         "--fusion",
         choices=("rrf", "interpolation"),
@@ -83,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="interpolation: alpha * bm25 + (1 - alpha) * repllama, raw scores (default: 0.5)",
     )
     p.add_argument("--rrf-k", type=int, default=60, help="rrf: 1 / (k + rank) (default: 60)")
-    p.add_argument("--batch-size", type=int, default=16, help="texts per model batch (default: 16)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=ENCODE_BATCH_SIZE,
+        help=f"texts per model batch (default: {ENCODE_BATCH_SIZE})",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument(
         "--dtype",
@@ -92,14 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"model precision (default: bfloat16 on GPU, else float32): {PRECISION_HELP}",
     )
-    p.add_argument("--query-max-length", type=int, default=512, help="RepLLaMA query tokens (default: 512, BEIR)")
-    p.add_argument("--passage-max-length", type=int, default=512, help="RepLLaMA passage tokens (default: 512, BEIR)")
-    p.add_argument("--reranker-query-max-length", type=int, default=32, help="RankLLaMA query tokens (default: 32)")
+    p.add_argument(
+        "--query-max-length",
+        type=int,
+        default=ENCODE_MAX_LENGTH,
+        help=f"RepLLaMA query tokens (default: {ENCODE_MAX_LENGTH}, BEIR)",
+    )
+    p.add_argument(
+        "--passage-max-length",
+        type=int,
+        default=ENCODE_MAX_LENGTH,
+        help=f"RepLLaMA passage tokens (default: {ENCODE_MAX_LENGTH}, BEIR)",
+    )
+    p.add_argument(
+        "--reranker-query-max-length",
+        type=int,
+        default=QUERY_MAX_LENGTH,
+        help=f"RankLLaMA query tokens (default: {QUERY_MAX_LENGTH})",
+    )
     p.add_argument(
         "--reranker-max-length",
         type=int,
-        default=196,
-        help="RankLLaMA query + document tokens (default: 196 = 32 + 164)",
+        default=RERANK_MAX_LENGTH,
+        help=f"RankLLaMA query + document tokens (default: {RERANK_MAX_LENGTH})",
     )
     p.add_argument(
         "--trunk-cache",
@@ -110,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(float16) and run only the top layers; for fast evaluation of many adapters, not for final numbers",
     )
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
-    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
-    p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+    p.add_argument("--k1", type=float, default=BM25_K1, help=f"BM25 k1 (default: {BM25_K1})")
+    p.add_argument("--b", type=float, default=BM25_B, help=f"BM25 b (default: {BM25_B})")
     p.add_argument(
         "--keep-query-hits",
         action="store_true",

@@ -18,6 +18,7 @@ from ..cli_options import (
     model_options,
     segmenter_from_args,
 )
+from ..defaults import QUERY_MAX_LENGTH, RERANK_BATCH_SIZE, RERANK_DEPTH, RERANK_MAX_LENGTH
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.rerank")
@@ -64,12 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--reranker", required=True, help="model dir/id, SEQ_CLS LoRA adapter, .gguf or short name")
     parser.add_argument("--reranker-class", choices=sorted(RERANKER_CLASSES), default="rankllama")
-    parser.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default: 100)")
-    parser.add_argument("--batch-size", type=int, default=32, help="most pairs per batch (default: 32)")
+    parser.add_argument(
+        "--depth", type=int, default=RERANK_DEPTH, help=f"hits per query to rerank (default: {RERANK_DEPTH})"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=RERANK_BATCH_SIZE, help=f"most pairs per batch (default: {RERANK_BATCH_SIZE})"
+    )
     add_max_batch_tokens_option(parser)
     add_segment_options(parser)
-    parser.add_argument("--max-length", type=int, default=196, help="pair length in tokens (default: 196 = 32 + 164)")
-    parser.add_argument("--query-max-length", type=int, default=32, help="query tokens kept (default: 32)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=RERANK_MAX_LENGTH,
+        help=f"pair length in tokens (default: {RERANK_MAX_LENGTH})",
+    )
+    parser.add_argument(
+        "--query-max-length",
+        type=int,
+        default=QUERY_MAX_LENGTH,
+        help=f"query tokens kept (default: {QUERY_MAX_LENGTH})",
+    )
     parser.add_argument(
         "--append-eos",
         action="store_true",

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ..defaults import QUERY_MAX_LENGTH, RERANK_BATCH_SIZE, RERANK_DEPTH, RERANK_MAX_LENGTH
 from ..errors import ModelLoadError, PyseriniLlamaError
 from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
 from ..modeling.precision import load_for_inference
@@ -139,9 +140,9 @@ class RankLLaMAReranker:
         tokenizer=None,
         dtype: str = "float32",
         device: str | None = None,
-        query_max_length: int = 32,
-        max_length: int = 196,
-        batch_size: int = 32,
+        query_max_length: int = QUERY_MAX_LENGTH,
+        max_length: int = RERANK_MAX_LENGTH,
+        batch_size: int = RERANK_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         append_eos: bool = False,
         query_prefix: str = QUERY_PREFIX,
@@ -372,7 +373,7 @@ class RankLLaMAReranker:
         queries: Mapping[str, str],
         run: Mapping[str, Sequence[tuple[str, float]]],
         documents: Mapping[str, Any],
-        depth: int = 100,
+        depth: int = RERANK_DEPTH,
         *,
         skip_missing_docs: bool = False,
         missing: list[tuple[str, str]] | None = None,

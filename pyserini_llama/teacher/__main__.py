@@ -7,6 +7,7 @@ import logging
 import sys
 
 from ..cli_options import command_parser
+from ..defaults import HITS
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.teacher")
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare", action="store_true", help="with --qrels: score each run and both normalisations, write nothing"
     )
-    p.add_argument("--depth", type=int, default=1000, help="fused hits per query in --fused-run (default: 1000)")
+    p.add_argument("--depth", type=int, default=HITS, help=f"fused hits per query in --fused-run (default: {HITS})")
     return p
 
 

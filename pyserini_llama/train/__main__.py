@@ -11,6 +11,7 @@ import logging
 import sys
 
 from ..cli_options import command_parser
+from ..defaults import GROUP_SIZE, PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH, TRAIN_BATCH_SIZE
 from ..errors import run_cli
 from ..modeling.loading import DTYPES
 
@@ -122,9 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument(
         "--case-augment", type=float, default=0.0, metavar="P", help="lower-case this share of training queries (0)"
     )
-    loss.add_argument("--group-size", type=int, default=16, help="passages per query: 1 positive + negatives (16)")
-    loss.add_argument("--query-max-length", type=int, default=32, help="query tokens (default: 32)")
-    loss.add_argument("--passage-max-length", type=int, default=196, help="passage tokens (default: 196)")
+    loss.add_argument(
+        "--group-size", type=int, default=GROUP_SIZE, help=f"passages per query: 1 positive + negatives ({GROUP_SIZE})"
+    )
+    loss.add_argument(
+        "--query-max-length", type=int, default=QUERY_MAX_LENGTH, help=f"query tokens (default: {QUERY_MAX_LENGTH})"
+    )
+    loss.add_argument(
+        "--passage-max-length",
+        type=int,
+        default=PASSAGE_MAX_LENGTH,
+        help=f"passage tokens (default: {PASSAGE_MAX_LENGTH})",
+    )
     loss.add_argument("--append-eos", action="store_true", help="RankLLaMA: end each pair with EOS (default: no)")
     loss.add_argument(
         "--head-init",
@@ -134,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loss.add_argument("--probe-queries", type=int, default=64, help="RankLLaMA --head-init probe: groups fitted (64)")
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--per-device-batch-size", type=int, default=8, help="queries per process per micro-batch (8)")
+    opt.add_argument(
+        "--per-device-batch-size",
+        type=int,
+        default=TRAIN_BATCH_SIZE,
+        help=f"queries per process per micro-batch ({TRAIN_BATCH_SIZE})",
+    )
     opt.add_argument("--gradient-accumulation-steps", type=int, default=1)
     opt.add_argument("--learning-rate", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
     opt.add_argument("--weight-decay", type=float, default=0.0)

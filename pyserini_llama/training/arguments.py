@@ -25,6 +25,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
+from ..defaults import GROUP_SIZE, PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH, TRAIN_BATCH_SIZE
 from ..errors import PyseriniLlamaError
 from ..modeling.formatting import TEXT_CASES
 from ..modeling.loading import DTYPES, default_dtype
@@ -77,11 +78,11 @@ class TrainingArguments:
     distil_temperature: float = 1.0  # T of both softmaxes in the KL (Tevatron's --distil_temperature)
     text_case: str = "as-is"  # input case rule, recorded in the model (modeling/formatting.py TEXT_CASES)
     case_augment: float = 0.0  # share of training queries lower-cased (robustness to case-folded input)
-    group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
-    query_max_length: int = 32
-    passage_max_length: int = 196
+    group_size: int = GROUP_SIZE  # 1 positive + (group_size - 1) negatives per query
+    query_max_length: int = QUERY_MAX_LENGTH
+    passage_max_length: int = PASSAGE_MAX_LENGTH
     append_eos: bool = False  # RankLLaMA only: EOS after each pair (the released checkpoints had none)
-    per_device_batch_size: int = 8  # queries per process per micro-batch
+    per_device_batch_size: int = TRAIN_BATCH_SIZE  # queries per process per micro-batch
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-4
     weight_decay: float = 0.0

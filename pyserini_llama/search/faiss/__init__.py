@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 
 from ...bootstrap import import_pyserini
+from ...defaults import HITS
 from ...encoders.repllama import RepLLaMAEncoder
 from ...encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 
@@ -58,7 +59,7 @@ def dense_search(
     encoder: RepLLaMAEncoder,
     queries: Mapping[str, str],
     *,
-    hits: int = 1000,
+    hits: int = HITS,
     threads: int = 1,
     batch_size: int | None = None,
     remove_query: bool = False,

@@ -8,6 +8,7 @@ import runpy
 import sys
 
 from ...cli_options import add_model_options, add_resume_options, check_resume_options, command_parser, model_options
+from ...defaults import ENCODE_BATCH_SIZE, ENCODE_MAX_LENGTH, HITS
 from ...errors import run_cli
 
 logger = logging.getLogger("pyserini_llama.search.faiss")
@@ -42,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder-class", default="repllama", help="repllama (default); others go to pyserini")
     p.add_argument("--output", required=True, help="run file to write")
     p.add_argument("--output-format", choices=("trec", "msmarco"), default="trec")
-    p.add_argument("--hits", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=16, help="queries per encoder batch")
+    p.add_argument("--hits", type=int, default=HITS)
+    p.add_argument("--batch-size", type=int, default=ENCODE_BATCH_SIZE, help="queries per encoder batch")
     p.add_argument("--threads", type=int, default=1, help="FAISS search threads")
     add_resume_options(p, "queries")
     p.add_argument("--ef-search", type=int, default=None, help="HNSW search beam (HNSW indexes only; >= --hits)")
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="where FAISS searches: auto = the GPUs when --device cuda and faiss-gpu is installed, else CPU",
     )
-    p.add_argument("--max-length", type=int, default=512, help="query max length in tokens, EOS included")
+    p.add_argument("--max-length", type=int, default=ENCODE_MAX_LENGTH, help="query max length in tokens, EOS included")
     p.add_argument("--query-prefix", default=None, help='query prefix (default "query: ")')
     p.add_argument("--dimension", type=int, default=None, help="Matryoshka prefix length (must match the index)")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id")

@@ -28,6 +28,7 @@ from ...bootstrap import import_pyserini
 from ...data.corpus import corpus_files, iter_corpus
 from ...data.lucene_store import is_lucene_index
 from ...data.runs import Run, sort_hits
+from ...defaults import BM25_B, BM25_K1, HITS
 from ...errors import PyseriniLlamaError, SkippedLines
 from ...modeling.loading import file_fingerprint
 
@@ -134,10 +135,10 @@ def build_lucene_index(
 def bm25_search(
     index_dir: str | Path,
     queries: Mapping[str, str],
-    hits: int = 1000,
+    hits: int = HITS,
     *,
-    k1: float = 0.9,
-    b: float = 0.4,
+    k1: float = BM25_K1,
+    b: float = BM25_B,
     threads: int = 1,
     batch_size: int = 1000,
     remove_query: bool = False,
