@@ -93,18 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.query_prefix is not None:
         encoder.query_prefix = args.query_prefix
-    searcher = open_faiss_searcher(args.index, encoder)
-    searcher.index = prepare_for_search(
-        searcher.index,
+    index = open_faiss_searcher(args.index, encoder)
+    index.searcher.index = prepare_for_search(
+        index.searcher.index,
         ef_search=args.ef_search,
         nprobe=args.nprobe,
         faiss_device=args.faiss_device,
         model_device=args.device,
     )
-    searcher.pyserini_llama_explicit_ef_search = args.ef_search is not None
+    index.explicit_ef_search = args.ef_search is not None
     work_dir = work_dir_for(args.output)  # encoded queries, committed as they are made; a rerun resumes
     run = dense_search(
-        searcher,
+        index,
         encoder,
         queries,
         hits=args.hits,
