@@ -184,33 +184,50 @@ def _peft_source(adapter: str, recorded_base: str | None, base_model: str | None
 
 
 def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
-    """A hub id: an adapter if it has ``adapter_config.json``, else a full model."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+    """A hub id: an adapter if it has ``adapter_config.json``, else a full model.
 
+    Only a genuine "no such repository" (or offline with no cached copy) is reported as not found;
+    anything else (permissions, network, a server error) is reported with its cause, since the model
+    may well exist.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    not_local = f"{name} is not a local path or a known short name ({', '.join(MODEL_ALIASES)})"
     try:
         config_file = hf_hub_download(name, "adapter_config.json")
     except LocalEntryNotFoundError:  # offline and not cached (a subclass of EntryNotFoundError)
         raise ModelLoadError(
-            f"model not found: {name} is not a local path or a known short name ({', '.join(MODEL_ALIASES)}), "
-            "and the Hugging Face hub is unreachable with no cached copy"
+            f"model not found: {not_local}, and the Hugging Face hub is unreachable with no cached copy"
         ) from None
     except EntryNotFoundError:
         return ModelSource("hf", name)
+    except GatedRepoError as exc:  # a subclass of RepositoryNotFoundError: it exists, access is refused
+        raise ModelLoadError(
+            f"{name}: a gated model on the Hugging Face hub; request access and log in ({exc})"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError, HFValidationError):
+        raise ModelLoadError(
+            f"model not found: {not_local}, nor a model on the Hugging Face hub (a private one needs a login)"
+        ) from None
     except Exception as exc:
         raise ModelLoadError(
-            f"model not found: {name} is not a local path, a known short name "
-            f"({', '.join(MODEL_ALIASES)}), or reachable on the Hugging Face hub ({type(exc).__name__})"
+            f"{name}: could not look it up on the Hugging Face hub: {type(exc).__name__}: {exc}"
         ) from None
     return _peft_source(name, _read_adapter_base(Path(config_file)), base_model)
 
 
 def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path, dict] | None:
-    """``(adapter directory, its adapter_config.json)`` for a local LoRA adapter (short names resolved), else None."""
-    try:
-        source = resolve_model_source(name, base_model)
-    except ModelLoadError:
-        return None
+    """``(adapter directory, its adapter_config.json)`` for a local LoRA adapter (short names resolved); None for
+    a model that is not an adapter. A model that cannot be found or read raises :class:`ModelLoadError` with its cause."""
+    source = resolve_model_source(name, base_model)  # a missing or broken model says so, not "not an adapter"
     config_file = Path(source.path, "adapter_config.json")
     if source.kind != "peft" or not config_file.is_file():
         return None

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..errors import PyseriniLlamaError
+from ..errors import ModelLoadError, PyseriniLlamaError
 from .arguments import TrainingArguments, TrainingConfigError
 from .collator import RankLLaMACollator, RepLLaMACollator
 from .dataset import TrainDataset, read_train_files
@@ -441,7 +441,10 @@ class Trainer:
         """The directory of ``adapter``, checked to have this run's LoRA shape (else its weights would not fit)."""
         from ..modeling.loading import read_adapter_config
 
-        found = read_adapter_config(str(adapter))
+        try:
+            found = read_adapter_config(str(adapter))
+        except ModelLoadError as exc:
+            raise TrainingConfigError(f"{flag} {adapter}: {exc}") from None
         if found is None:
             raise TrainingConfigError(f"{flag} {adapter}: not a LoRA adapter directory (no adapter_config.json)")
         path, saved = found
