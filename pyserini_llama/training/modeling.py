@@ -382,10 +382,28 @@ def load_trained_weights(backbone, directory: str | Path) -> None:
         from peft import set_peft_model_state_dict
 
         result = set_peft_model_state_dict(backbone, state)
-        if getattr(result, "unexpected_keys", None):
-            raise ModelLoadError(f"{directory}: adapter weights do not fit the model ({result.unexpected_keys[:3]})")
+        # The backbone's frozen weights are "missing" from an adapter by design; trained ones must all be there.
+        missing = [k for k in getattr(result, "missing_keys", []) if _is_trained_key(k)]
+        unexpected = list(getattr(result, "unexpected_keys", []))
     else:
-        backbone.load_state_dict(state, strict=True)
+        result = backbone.load_state_dict(state, strict=False)
+        missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+    if missing or unexpected:
+        raise ModelLoadError(f"{directory}: saved weights do not fit the model ({key_mismatch(missing, unexpected)})")
+
+
+def key_mismatch(missing: list[str], unexpected: list[str]) -> str:
+    """``missing a, b, c ...; unexpected d``: the first few keys of a state that does not fit."""
+    return "; ".join(
+        f"{what} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+        for what, keys in (("missing", missing), ("unexpected", unexpected))
+        if keys
+    )
+
+
+def _is_trained_key(key: str) -> bool:
+    """A PEFT state key of a weight the adapter trains (LoRA A/B, or a module saved whole such as the score head)."""
+    return ".lora_" in key or "modules_to_save" in key
 
 
 def _lora_key_suffix(key: str) -> str | None:
