@@ -88,7 +88,11 @@ class LoraVsFullSweep:
         argv += ["--max-steps", str(self.max_steps), "--learning-rate", str(lr)]
         argv += ["--warmup-steps", str(self.warmup_steps), "--per-device-batch-size", str(self.per_device_batch_size)]
         argv += ["--group-size", str(self.group_size), "--query-max-length", str(self.query_max_length)]
-        argv += ["--passage-max-length", str(self.passage_max_length), "--seed", str(self.seed)]
+        if self.objective == "repllama":
+            argv += ["--passage-max-length", str(self.passage_max_length)]
+        else:  # a RankLLaMA pair is cut as a whole: query + passage budget, as it is served below
+            argv += ["--max-length", str(self.query_max_length + self.passage_max_length)]
+        argv += ["--seed", str(self.seed)]
         argv += ["--logging-steps", str(self.logging_steps), "--save-steps", str(self.save_steps)]
         if self.temperature is not None and self.objective == "repllama":
             argv += ["--temperature", str(self.temperature)]

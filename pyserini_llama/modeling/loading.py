@@ -237,27 +237,55 @@ def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path,
         raise ModelLoadError(f"{config_file}: unreadable adapter config ({exc})") from None
 
 
-def recorded_text_case(name: str, base_model: str | None = None) -> str:
-    """The ``text_case`` a local model directory or adapter records in ``input_format.json``; ``as-is`` without one.
+def recorded_input_format(name: str, base_model: str | None = None) -> dict:
+    """What a local model directory or adapter records of its input in ``input_format.json`` (validated);
+    ``{}`` without one. Keys: ``text_case`` and, for RankLLaMA, ``query_max_length`` and ``max_length``
+    (the whole pair), the lengths it was trained with.
 
-    Hub ids and models without the file keep the model cards' exact input.
+    Hub ids and models without the file keep the model cards' exact input and the callers' defaults.
     """
     from .formatting import INPUT_FORMAT_FILE, TEXT_CASES
 
     try:
         source = resolve_model_source(name, base_model)
-    except ModelLoadError:
-        return "as-is"
+    except ModelLoadError:  # the loader itself reports it
+        return {}
     record = Path(source.path, INPUT_FORMAT_FILE)
     if not record.is_file():
-        return "as-is"
+        return {}
     try:
-        text_case = json.loads(record.read_text()).get("text_case", "as-is")
+        found = json.loads(record.read_text())
+        text_case = found.get("text_case", "as-is")
     except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise ModelLoadError(f"{record}: unreadable input format record ({exc})") from None
     if text_case not in TEXT_CASES:
         raise ModelLoadError(f"{record}: unknown text_case {text_case!r} (known: {', '.join(TEXT_CASES)})")
-    return text_case
+    for key in ("query_max_length", "max_length"):
+        value = found.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ModelLoadError(f"{record}: {key} must be a positive whole number of tokens, not {value!r}")
+    return found
+
+
+def serving_lengths(
+    record: dict | str, query_max_length: int | None = None, max_length: int | None = None
+) -> tuple[int, int]:
+    """RankLLaMA's ``(query_max_length, max_length)``: the caller's where given, else what the model records
+    (``record``: its :func:`recorded_input_format`, or the model's name), else the paper's 32 / 196."""
+    from ..defaults import QUERY_MAX_LENGTH, RERANK_MAX_LENGTH
+
+    if isinstance(record, str):
+        record = recorded_input_format(record) if query_max_length is None or max_length is None else {}
+    if query_max_length is None:
+        query_max_length = record.get("query_max_length") or QUERY_MAX_LENGTH
+    if max_length is None:
+        max_length = record.get("max_length") or RERANK_MAX_LENGTH
+    return query_max_length, max_length
+
+
+def recorded_text_case(name: str, base_model: str | None = None) -> str:
+    """The ``text_case`` a local model records in ``input_format.json``; ``as-is`` without one."""
+    return recorded_input_format(name, base_model).get("text_case", "as-is")
 
 
 def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:

@@ -37,15 +37,13 @@ from ..defaults import (
     ENCODE_BATCH_SIZE,
     ENCODE_MAX_LENGTH,
     HITS,
-    QUERY_MAX_LENGTH,
     RERANK_DEPTH,
-    RERANK_MAX_LENGTH,
 )
 from ..errors import PyseriniLlamaError
 
 # Shared with resumable encoding (``encoders/resumable.py``); still importable from here (``mine`` does).
 from ..modeling.loading import NOTE_SUFFIXES as NOTES  # noqa: F401
-from ..modeling.loading import default_dtype, file_fingerprint, model_fingerprint
+from ..modeling.loading import default_dtype, file_fingerprint, model_fingerprint, serving_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +73,8 @@ class PipelineConfig:
     dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
     query_max_length: int = ENCODE_MAX_LENGTH
     passage_max_length: int = ENCODE_MAX_LENGTH
-    reranker_query_max_length: int = QUERY_MAX_LENGTH
-    reranker_max_length: int = RERANK_MAX_LENGTH
+    reranker_query_max_length: int | None = None  # None: the reranker's record, else QUERY_MAX_LENGTH
+    reranker_max_length: int | None = None  # the whole pair; None: the reranker's record, else RERANK_MAX_LENGTH
     threads: int = 1
     k1: float = BM25_K1
     b: float = BM25_B
@@ -117,6 +115,12 @@ def resolve_stages(config: PipelineConfig) -> list[str]:
             raise PyseriniLlamaError("stage rankllama needs --reranker (a RankLLaMA model)")
         if not any(s in requested for s in FIRST_STAGES):
             raise PyseriniLlamaError("stage rankllama reranks a first stage: add bm25, repllama or hybrid to --stages")
+    if config.reranker_query_max_length is None or config.reranker_max_length is None:
+        # The lengths the reranker was trained with (its input_format.json), else 32 / 196: settled here, so
+        # that the manifests and the description name the lengths actually used.
+        config.reranker_query_max_length, config.reranker_max_length = serving_lengths(
+            config.reranker or {}, config.reranker_query_max_length, config.reranker_max_length
+        )
     if config.fusion not in ("rrf", "interpolation"):
         raise PyseriniLlamaError(f"unknown --fusion {config.fusion!r}; choose rrf or interpolation")
     if not 0.0 <= config.alpha <= 1.0:

@@ -127,14 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reranker-query-max-length",
         type=int,
-        default=QUERY_MAX_LENGTH,
-        help=f"RankLLaMA query tokens (default: {QUERY_MAX_LENGTH})",
+        default=None,
+        help=f"RankLLaMA query tokens (default: the model's input_format.json, else {QUERY_MAX_LENGTH})",
     )
     p.add_argument(
         "--reranker-max-length",
         type=int,
-        default=RERANK_MAX_LENGTH,
-        help=f"RankLLaMA query + document tokens (default: {RERANK_MAX_LENGTH})",
+        default=None,
+        help="RankLLaMA pair tokens, query + document + template (default: what the model was trained with, "
+        f"recorded in its input_format.json, else {RERANK_MAX_LENGTH})",
     )
     p.add_argument(
         "--trunk-cache",

@@ -76,14 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-length",
         type=int,
-        default=RERANK_MAX_LENGTH,
-        help=f"pair length in tokens (default: {RERANK_MAX_LENGTH})",
+        default=None,
+        help="pair tokens: query + document + template, as train --max-length (default: what the model was "
+        f"trained with, recorded in its input_format.json, else {RERANK_MAX_LENGTH})",
     )
     parser.add_argument(
         "--query-max-length",
         type=int,
-        default=QUERY_MAX_LENGTH,
-        help=f"query tokens kept (default: {QUERY_MAX_LENGTH})",
+        default=None,
+        help=f"query tokens kept (default: the model's record, else {QUERY_MAX_LENGTH})",
     )
     parser.add_argument(
         "--append-eos",
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None, *, queries: Mapping[str, str] | None = N
     """
     args = build_parser().parse_args(argv)
     for flag in ("depth", "batch_size", "max_batch_tokens", "max_length", "query_max_length"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise PyseriniLlamaError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.hits is not None and args.hits < 1:
         raise PyseriniLlamaError("--hits must be at least 1")

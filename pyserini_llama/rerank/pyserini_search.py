@@ -106,8 +106,8 @@ def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     ints = {
         "--rerank-depth": f"hits per query to rerank (default: {RERANK_DEPTH})",
         "--rerank-batch-size": f"pairs per model batch (default: {RERANK_BATCH_SIZE})",
-        "--rerank-max-length": f"pair length in tokens (default: {RERANK_MAX_LENGTH})",
-        "--rerank-query-max-length": f"query tokens kept (default: {QUERY_MAX_LENGTH})",
+        "--rerank-max-length": f"pair tokens (default: the model's input_format.json, else {RERANK_MAX_LENGTH})",
+        "--rerank-query-max-length": f"query tokens (default: the model's record, else {QUERY_MAX_LENGTH})",
         "--rerank-max-batch-tokens": "padded tokens per model batch (default: 8192)",
     }
     for flag, help_text in ints.items():

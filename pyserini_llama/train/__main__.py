@@ -11,7 +11,7 @@ import logging
 import sys
 
 from ..cli_options import command_parser
-from ..defaults import GROUP_SIZE, PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH, TRAIN_BATCH_SIZE
+from ..defaults import GROUP_SIZE, PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH, RERANK_TRAIN_MAX_LENGTH, TRAIN_BATCH_SIZE
 from ..errors import run_cli
 from ..modeling.loading import DTYPES
 
@@ -132,8 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument(
         "--passage-max-length",
         type=int,
-        default=PASSAGE_MAX_LENGTH,
-        help=f"passage tokens (default: {PASSAGE_MAX_LENGTH})",
+        default=None,
+        help=f"RepLLaMA: passage tokens (default: {PASSAGE_MAX_LENGTH})",
+    )
+    loss.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="RankLLaMA: pair tokens, query + document + template, as rerank --max-length; recorded in the model "
+        f"(input_format.json) and served at it (default: {RERANK_TRAIN_MAX_LENGTH} = the paper's query "
+        f"{QUERY_MAX_LENGTH} + passage {PASSAGE_MAX_LENGTH})",
     )
     loss.add_argument("--append-eos", action="store_true", help="RankLLaMA: end each pair with EOS (default: no)")
     loss.add_argument(

@@ -343,11 +343,14 @@ def build_train_model(backbone, args: TrainingArguments, tokenizer=None) -> nn.M
     return RankLLaMATrainModel(backbone, args.group_size, forward, **distil)
 
 
-def save_trained(backbone, tokenizer, directory: str | Path, text_case: str = "as-is") -> None:
+def save_trained(
+    backbone, tokenizer, directory: str | Path, text_case: str = "as-is", lengths: dict | None = None
+) -> None:
     """Write the adapter (or the full model) and the tokenizer; the inference loaders read this directly.
 
-    A ``text_case`` other than ``as-is`` is recorded in ``input_format.json``, so every loader serves
-    the model with the input normalisation it was trained with.
+    A ``text_case`` other than ``as-is`` and the ``lengths`` given (RankLLaMA: ``query_max_length`` and
+    ``max_length``, the whole pair) are recorded in ``input_format.json``, so every loader serves the model
+    with the input normalisation and lengths it was trained with.
     """
     directory = Path(directory)
     # Embeddings are never resized here; "auto" would look the base model up on the hub at every save.
@@ -355,8 +358,9 @@ def save_trained(backbone, tokenizer, directory: str | Path, text_case: str = "a
     try:
         backbone.save_pretrained(directory, **extra)
         tokenizer.save_pretrained(directory)
-        if text_case != "as-is":
-            (directory / INPUT_FORMAT_FILE).write_text(json.dumps({"text_case": text_case}) + "\n")
+        if text_case != "as-is" or lengths:
+            record = {"text_case": text_case, **(lengths or {})}
+            (directory / INPUT_FORMAT_FILE).write_text(json.dumps(record) + "\n")
     except OSError as exc:
         raise ModelLoadError(f"cannot write the model to {directory}: {exc}") from None
 

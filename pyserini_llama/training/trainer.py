@@ -213,7 +213,7 @@ class Trainer:
             self.backbone,
             self.tokenizer,
             query_max_length=args.query_max_length,
-            max_length=args.query_max_length + args.passage_max_length,
+            max_length=args.max_length,
             append_eos=args.append_eos,
             text_case=args.text_case,
         )
@@ -436,7 +436,7 @@ class Trainer:
         staging = self._staging(name)
         torch.save(rng_state(), staging / f"rng_state_{self.rank}.pt")
         if self.rank == 0:
-            save_trained(self.backbone, self.tokenizer, staging, text_case=self.args.text_case)
+            save_trained(self.backbone, self.tokenizer, staging, self.args.text_case, self.args.served_lengths())
             state = {
                 "step": self.step,
                 "epoch": self.step // self.steps_per_epoch,
@@ -567,7 +567,7 @@ class Trainer:
         """Model + tokenizer into ``--output``; the config files, then the marker, are moved in last."""
         staging = self._staging("final")
         if self.rank == 0:
-            save_trained(self.backbone, self.tokenizer, staging, text_case=self.args.text_case)
+            save_trained(self.backbone, self.tokenizer, staging, self.args.text_case, self.args.served_lengths())
             info = {**self.args.to_dict(), "steps": self.step, "world_size": self.world_size}
             (staging / FINISHED_MARKER).write_text(json.dumps(info, indent=2) + "\n")
             last = ("adapter_config.json", "config.json", FINISHED_MARKER)
