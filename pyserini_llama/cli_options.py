@@ -45,6 +45,27 @@ def command_parser(prog: str, description: str, example: str | None = None, **kw
     return parser
 
 
+def add_bm25_options(parser: argparse.ArgumentParser) -> None:
+    """``--k1 --b``: BM25's parameters, by default as Pyserini searches its BEIR flat indexes."""
+    from .defaults import BM25_B, BM25_K1
+
+    parser.add_argument("--k1", type=float, default=BM25_K1, help=f"BM25 k1 (default: {BM25_K1})")
+    parser.add_argument("--b", type=float, default=BM25_B, help=f"BM25 b (default: {BM25_B})")
+
+
+def add_repllama_length_options(parser: argparse.ArgumentParser) -> None:
+    """``--query-max-length --passage-max-length``: RepLLaMA's tokens per query and per passage when searching."""
+    from .defaults import ENCODE_MAX_LENGTH
+
+    for side in ("query", "passage"):
+        parser.add_argument(
+            f"--{side}-max-length",
+            type=int,
+            default=ENCODE_MAX_LENGTH,
+            help=f"RepLLaMA {side} tokens (default: {ENCODE_MAX_LENGTH}, as BEIR)",
+        )
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--base-model --tokenizer --dtype --fp16 --device`` for any command that loads a LLaMA."""
     parser.add_argument(

@@ -9,8 +9,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cli_options import add_model_options, command_parser, model_dtype, model_options
-from ..defaults import BM25_B, BM25_K1, ENCODE_BATCH_SIZE, ENCODE_MAX_LENGTH, MINE_DEPTH
+from ..cli_options import (
+    add_bm25_options,
+    add_model_options,
+    add_repllama_length_options,
+    command_parser,
+    model_dtype,
+    model_options,
+)
+from ..defaults import ENCODE_BATCH_SIZE, MINE_DEPTH
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.mine")
@@ -93,20 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=ENCODE_BATCH_SIZE,
         help=f"RepLLaMA texts per batch (default: {ENCODE_BATCH_SIZE})",
     )
-    p.add_argument(
-        "--query-max-length",
-        type=int,
-        default=ENCODE_MAX_LENGTH,
-        help=f"RepLLaMA query tokens (default: {ENCODE_MAX_LENGTH})",
-    )
-    p.add_argument(
-        "--passage-max-length",
-        type=int,
-        default=ENCODE_MAX_LENGTH,
-        help=f"RepLLaMA passage tokens (default: {ENCODE_MAX_LENGTH})",
-    )
-    p.add_argument("--k1", type=float, default=BM25_K1, help=f"BM25 k1 (default: {BM25_K1})")
-    p.add_argument("--b", type=float, default=BM25_B, help=f"BM25 b (default: {BM25_B})")
+    add_repllama_length_options(p)
+    add_bm25_options(p)
     p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) malformed run-file lines")
     add_model_options(p)
     return p

@@ -8,12 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli_options import add_interpolation_options, command_parser, interpolation_from_args
+from ..cli_options import (
+    add_bm25_options,
+    add_interpolation_options,
+    add_repllama_length_options,
+    command_parser,
+    interpolation_from_args,
+)
 from ..defaults import (
-    BM25_B,
-    BM25_K1,
     ENCODE_BATCH_SIZE,
-    ENCODE_MAX_LENGTH,
     HITS,
     QUERY_MAX_LENGTH,
     RERANK_DEPTH,
@@ -112,18 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"model precision (default: bfloat16 on GPU, else float32): {PRECISION_HELP}",
     )
-    p.add_argument(
-        "--query-max-length",
-        type=int,
-        default=ENCODE_MAX_LENGTH,
-        help=f"RepLLaMA query tokens (default: {ENCODE_MAX_LENGTH}, BEIR)",
-    )
-    p.add_argument(
-        "--passage-max-length",
-        type=int,
-        default=ENCODE_MAX_LENGTH,
-        help=f"RepLLaMA passage tokens (default: {ENCODE_MAX_LENGTH}, BEIR)",
-    )
+    add_repllama_length_options(p)
     p.add_argument(
         "--reranker-query-max-length",
         type=int,
@@ -146,8 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(float16) and run only the top layers; for fast evaluation of many adapters, not for final numbers",
     )
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
-    p.add_argument("--k1", type=float, default=BM25_K1, help=f"BM25 k1 (default: {BM25_K1})")
-    p.add_argument("--b", type=float, default=BM25_B, help=f"BM25 b (default: {BM25_B})")
+    add_bm25_options(p)
     p.add_argument(
         "--keep-query-hits",
         action="store_true",

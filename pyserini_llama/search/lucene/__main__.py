@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ...cli_options import command_parser
+from ...cli_options import add_bm25_options, command_parser
 from ...data.lucene_store import is_lucene_index
 from ...data.queries import read_beir_split, read_queries
 from ...data.runs import write_trec_run
-from ...defaults import BM25_B, BM25_K1, HITS
+from ...defaults import HITS
 from ...errors import PyseriniLlamaError, run_cli
 from . import bm25_search, build_lucene_index
 
@@ -41,8 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hits", type=int, default=HITS, help=f"hits per query (default: {HITS})")
     parser.add_argument("--threads", type=int, default=1, help="search and indexing threads (default: 1)")
     parser.add_argument("--batch-size", type=int, default=1000, help="queries per batch_search call (default: 1000)")
-    parser.add_argument("--k1", type=float, default=BM25_K1, help=f"BM25 k1 (default: {BM25_K1})")
-    parser.add_argument("--b", type=float, default=BM25_B, help=f"BM25 b (default: {BM25_B})")
+    add_bm25_options(parser)
     parser.add_argument("--remove-query", action="store_true", help="drop hits whose docid equals the query id")
     parser.add_argument("--overwrite", action="store_true", help="rebuild the index even if it is complete")
     parser.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) malformed input lines")
