@@ -10,9 +10,22 @@ Installed at interpreter start by the ``pyserini_llama.pth`` file (and by import
 * ``pyserini.search.lucene.__main__`` / ``pyserini.search.faiss.__main__`` (looked up by ``python -m``
   just before it runs them): add RankLLaMA's ``--reranker`` options to that command's parser
   (:mod:`pyserini_llama.rerank.pyserini_search`); the model is loaded only if ``--reranker`` is given.
+
+Turning it off: ``PYSERINI_LLAMA_NO_HOOK=1`` (any value but empty or ``0``) in the environment, and nothing
+is installed: no import finder, no ``parse_args`` patch, Pyserini runs exactly as shipped (no RepLLaMA in
+its encoder maps, no ``--reranker`` options, no Java chosen for it). pyserini-llama's own commands keep
+working, since they prepare Java themselves (:func:`pyserini_llama.bootstrap.import_pyserini`).
 """
 
+import os
 import sys
+
+NO_HOOK_ENV = "PYSERINI_LLAMA_NO_HOOK"
+
+
+def disabled() -> bool:
+    """True when ``$PYSERINI_LLAMA_NO_HOOK`` asks for no hook."""
+    return os.environ.get(NO_HOOK_ENV, "") not in ("", "0")
 
 
 def _before_pyserini(module) -> None:
@@ -66,6 +79,8 @@ class PyseriniHook:
     SEARCH_MAINS = ("pyserini.search.lucene.__main__", "pyserini.search.faiss.__main__")
 
     def find_spec(self, fullname, path, target=None):
+        if disabled():  # set after start-up: step aside
+            return None
         if fullname in self.SEARCH_MAINS:
             from pyserini_llama.rerank.pyserini_search import watch_parser
 
@@ -88,7 +103,9 @@ class PyseriniHook:
 
 
 def install() -> None:
-    """Install the hook once; catch up if Pyserini was imported before us."""
+    """Install the hook once; catch up if Pyserini was imported before us. Nothing with ``$PYSERINI_LLAMA_NO_HOOK``."""
+    if disabled():
+        return
     if not any(isinstance(f, PyseriniHook) for f in sys.meta_path):
         sys.meta_path.insert(0, PyseriniHook())
     if "pyserini" in sys.modules and "jnius" not in sys.modules:

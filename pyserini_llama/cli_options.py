@@ -1,11 +1,69 @@
-"""Command-line options shared by the encode, search and rerank commands (one definition each)."""
+"""Command-line options shared by the commands (one definition each), and the parser every command starts from.
+
+Every command is a package's ``__main__.py`` of one shape: an ``EXAMPLE`` text, ``build_parser()`` (which
+starts from :func:`command_parser`), ``main(argv) -> int`` and ``cli()``, which runs ``main`` through the one
+error path :func:`~pyserini_llama.errors.run_cli`; ``cli`` is the console script in setup.cfg.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from .errors import PyseriniLlamaError
 from .precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _LogLevelAction(argparse.Action):
+    """Sets the root logger's level as the flag is parsed (``run_cli`` configured logging at INFO)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        logging.getLogger().setLevel(values)
+        setattr(namespace, self.dest, values)
+
+
+def command_parser(prog: str, description: str, example: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """A command's parser: its ``python -m`` name, what it does, ``example`` shown as written at the end of
+    ``--help``, and ``--log-level``. ``kwargs`` go to :class:`argparse.ArgumentParser`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=example,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default="INFO",
+        action=_LogLevelAction,
+        help="how much progress to log on stderr (default: INFO)",
+    )
+    return parser
+
+
+def add_bm25_options(parser: argparse.ArgumentParser) -> None:
+    """``--k1 --b``: BM25's parameters, by default as Pyserini searches its BEIR flat indexes."""
+    from .defaults import BM25_B, BM25_K1
+
+    parser.add_argument("--k1", type=float, default=BM25_K1, help=f"BM25 k1 (default: {BM25_K1})")
+    parser.add_argument("--b", type=float, default=BM25_B, help=f"BM25 b (default: {BM25_B})")
+
+
+def add_repllama_length_options(parser: argparse.ArgumentParser) -> None:
+    """``--query-max-length --passage-max-length``: RepLLaMA's tokens per query and per passage when searching."""
+    from .defaults import ENCODE_MAX_LENGTH
+
+    for side in ("query", "passage"):
+        parser.add_argument(
+            f"--{side}-max-length",
+            type=int,
+            default=ENCODE_MAX_LENGTH,
+            help=f"RepLLaMA {side} tokens (default: {ENCODE_MAX_LENGTH}, as BEIR)",
+        )
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -367,12 +367,14 @@ train_model() {
   while [ "$1" != "--" ]; do files+=("$1"); shift; done
   shift
   local dir="$OUTPUT/$name" log="$OUTPUT/$name.log"
+  local lengths=(--passage-max-length "$PASSAGE_LEN")  # RankLLaMA: the whole pair, query + passage budget
+  [ "$objective" = rankllama ] && lengths=(--max-length $((QUERY_LEN + PASSAGE_LEN)))
   local save=$(((steps + 19) / 20))
   local cmd=("$PYTHON" -m pyserini_llama.train "$objective" --model "$MODEL_PATH" --train "${files[@]}"
     --output "$dir" --overwrite-output "${DEVICE_FLAGS[@]}"
     --lora-r 16 --lora-alpha 32 --lora-dropout 0 --lora-layers "$LORA_LAYERS"
     --group-size "$GROUP_SIZE" --per-device-batch-size "$batch" --query-max-length $QUERY_LEN
-    --passage-max-length $PASSAGE_LEN --text-case "$TEXT_CASE" --case-augment "$CASE_AUGMENT"
+    "${lengths[@]}" --text-case "$TEXT_CASE" --case-augment "$CASE_AUGMENT"
     --max-steps "$steps" --warmup-steps "$warmup" --save-steps "$save" --save-total-limit 1
     --logging-steps "$LOGGING_STEPS" --seed "$SEED" "$@")
   echo "== $name: $steps steps of $batch queries ($(awk "BEGIN { printf \"%.2f\", $steps * $batch / $queries }") epochs of" \

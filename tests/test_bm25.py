@@ -100,7 +100,7 @@ def test_empty_documents_are_left_out_like_anserini(lucene, tmp_path):
 
 
 def test_cli_on_tiny_beir(tiny_beir, tmp_path, capsys):
-    from pyserini_llama.search.lucene import main
+    from pyserini_llama.search.lucene.__main__ import main
 
     out = tmp_path / "run.trec"
     args = ["--dataset", str(tiny_beir), "--index", str(tmp_path / "idx"), "--output", str(out), "--hits", "2"]

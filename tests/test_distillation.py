@@ -284,7 +284,7 @@ def test_text_case_is_recorded_by_training_and_applied_when_serving(tiny_llama, 
         trainer = _trainer(tiny_llama, tmp_path, objective, text_case="fold-all-caps", max_steps=1)
         trainer.train()
         out = tmp_path / f"out-{objective}"
-        assert json.loads((out / "input_format.json").read_text()) == {"text_case": "fold-all-caps"}
+        assert json.loads((out / "input_format.json").read_text())["text_case"] == "fold-all-caps"
         shipped = tmp_path / f"shipped-{objective}"
         export_adapter(out, shipped)
         assert (shipped / "input_format.json").is_file()

@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 
 from pyserini_llama.encoders.repllama import RepLLaMAEncoder
 from pyserini_llama.errors import PyseriniLlamaError
-from pyserini_llama.training.export import export_adapter, main
+from pyserini_llama.export.__main__ import main
+from pyserini_llama.training.export import export_adapter
 
 TEXTS = ["a lobster roll is a sandwich", "the mitochondria is the powerhouse of the cell", "x"]
 

@@ -386,7 +386,7 @@ def test_mining_with_a_teacher_scores_every_passage_and_can_drop_positive_titles
 
 def test_pseudo_queries_are_titles_judged_relevant_to_their_document(tmp_path):
     from pyserini_llama.data.queries import read_beir_split
-    from pyserini_llama.mine.pseudo_queries import main as pseudo_main
+    from pyserini_llama.mine.pseudo_queries.__main__ import main as pseudo_main
 
     root = tmp_path / "beir"
     root.mkdir()

@@ -137,3 +137,61 @@ def test_cli_skip_bad_lines_encodes_the_rest(tiny_llama, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "x" / "docid").read_text().split() == ["a", "c"]
     assert "skipped 1" in result.stderr
+
+
+def _hub_raising(monkeypatch, exc: BaseException) -> None:
+    import huggingface_hub
+
+    def download(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+
+
+def _http_error(cls, status: int, message: str):
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    return cls(message, response=response)
+
+
+def test_hub_not_found_is_reported_as_not_found(monkeypatch):
+    from huggingface_hub.utils import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    _hub_raising(monkeypatch, _http_error(RepositoryNotFoundError, 404, "404 Client Error: Repository Not Found"))
+    with pytest.raises(ModelLoadError, match="model not found: someone/no-such-model"):
+        resolve_model_source("someone/no-such-model")
+    _hub_raising(monkeypatch, LocalEntryNotFoundError("offline and not in the cache"))
+    with pytest.raises(ModelLoadError, match="model not found.*unreachable with no cached copy"):
+        resolve_model_source("someone/no-such-model")
+
+
+@pytest.mark.parametrize(
+    "make, cause",
+    [
+        (lambda: PermissionError(13, "Permission denied", "/cache/models--a--b"), "Permission denied"),
+        (lambda: __import__("requests").ConnectionError("Connection reset by peer"), "Connection reset by peer"),
+        (
+            lambda: _http_error(__import__("huggingface_hub").utils.HfHubHTTPError, 500, "500 Server Error"),
+            "500 Server Error",
+        ),
+    ],
+)
+def test_other_hub_errors_say_what_happened(monkeypatch, make, cause):
+    _hub_raising(monkeypatch, make())
+    with pytest.raises(ModelLoadError) as info:
+        resolve_model_source("someone/some-model")
+    assert "not found" not in str(info.value) and cause in str(info.value) and "someone/some-model" in str(info.value)
+
+
+def test_a_broken_adapter_is_reported_as_broken_not_as_missing(tiny_llama, tiny_lora, tmp_path):
+    """read_adapter_config (training's --init-adapter/--warm-start check) used to swallow the cause."""
+    from pyserini_llama.modeling.loading import read_adapter_config
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_lora, broken)
+    (broken / "adapter_config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="unreadable adapter config"):
+        read_adapter_config(str(broken))
+    assert read_adapter_config(str(tiny_llama)) is None  # a full model is simply not an adapter

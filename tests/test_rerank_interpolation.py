@@ -19,7 +19,6 @@ from pyserini_llama.data.score_fusion import NORMALISATIONS, interpolate_runs
 from pyserini_llama.errors import PyseriniLlamaError
 from pyserini_llama.pipeline import PURE, Pipeline, PipelineConfig
 from pyserini_llama.rerank import pyserini_search
-from pyserini_llama.rerank import sweep as sweep_cli
 from pyserini_llama.rerank.__main__ import main as rerank_main
 from pyserini_llama.rerank.interpolation import (
     best_weight,
@@ -28,6 +27,7 @@ from pyserini_llama.rerank.interpolation import (
     sweep_interpolation,
 )
 from pyserini_llama.rerank.pyserini_search import LUCENE_MAIN
+from pyserini_llama.rerank.sweep import __main__ as sweep_cli
 
 # First stage: a > b > c > d > e; the reranker scored the top 3 only (its tail holds first-stage order).
 FIRST = {"q": [("a", 10.0), ("b", 8.0), ("c", 6.0), ("d", 5.0), ("e", 1.0)]}

@@ -192,3 +192,25 @@ def test_repllama_firstp_index_holds_first_windows_under_document_ids(corpus_and
         q = encoder.encode_queries([QUERIES[qid]])[0]
         for docid, score in hits:
             assert abs(score - float(encoder.encode_passages([first_window(DOCS[docid])])[0] @ q)) < 1e-4
+
+
+def test_search_sets_no_attributes_on_pyserinis_searcher(corpus_and_topics, tiny_lora, monkeypatch):
+    """What we know of an index (its segments, an explicit --ef-search) travels beside Pyserini's
+    FaissSearcher, never as attributes set on it; the run is the same as before."""
+    import pyserini_llama.search.faiss as dense
+
+    searchers = []
+    real = dense._batch_search_keeping_torch_threads
+
+    def spy(searcher, *args, **kwargs):
+        searchers.append(searcher)
+        return real(searcher, *args, **kwargs)
+
+    monkeypatch.setattr(dense, "_batch_search_keeping_torch_threads", spy)
+    index, run = encode_and_search(corpus_and_topics, tiny_lora, "100,50", "maxp", hits=3)
+    assert searchers and all(type(s).__name__ == "FaissSearcher" for s in searchers)
+    assert not [a for s in searchers for a in vars(s) if a.startswith("pyserini_llama")]
+    opened = dense.open_faiss_searcher(str(index), RepLLaMAEncoder(str(tiny_lora)))
+    assert opened.segments["aggregate"] == "maxp" and not opened.explicit_ef_search
+    assert not [a for a in vars(opened.searcher) if a.startswith("pyserini_llama")]
+    assert all(len({d for d, _ in hits}) == 3 for hits in run.values())

@@ -9,6 +9,7 @@ only matching the keyword of the query with that of the document does.
 
 import json
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -410,6 +411,100 @@ def test_resume_after_interruption_gives_the_same_weights(
 
         assert (interrupted / "config.json").is_file() and not (interrupted / "adapter_config.json").exists()
         assert RankLLaMAReranker(str(interrupted)).score("panda", ["a panda"]).shape == (1,)
+
+
+class WritesAFileWhenUnpickled:
+    """What a hostile checkpoint could hold: unpickling it runs code (here: writes ``path``)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('ran')",))
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(tiny_llama, tmp_path_factory):
+    """A RepLLaMA LoRA run stopped after its checkpoint at step 2 of 4: ``(argv, output directory)``."""
+    root = tmp_path_factory.mktemp("interrupted")
+    synthetic_task(root / "train.jsonl", phrasings=1)
+    argv = ["repllama", "--model", str(tiny_llama), "--train", str(root / "train.jsonl"), "--group-size", "2",
+            "--per-device-batch-size", "4", "--max-steps", "4", "--save-steps", "2", "--device", "cpu"]  # fmt: skip
+    real_step = Trainer.forward_backward
+
+    def dies_in_step_3(self, step):
+        if step == 2:
+            raise KeyboardInterrupt
+        return real_step(self, step)
+
+    Trainer.forward_backward = dies_in_step_3
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_main([*argv, "--output", str(root / "run")])
+    finally:
+        Trainer.forward_backward = real_step
+    assert (root / "run" / "checkpoint-2").is_dir()
+    shutil.copytree(root / "run", root / "pristine")
+    return argv, root / "run"
+
+
+def _copy_run(interrupted_run, tmp_path):
+    """The interrupted run as it was left (a resume compares --output, so it is restored in place)."""
+    argv, run = interrupted_run
+    shutil.rmtree(run)
+    shutil.copytree(run.parent / "pristine", run)
+    return [*argv, "--output", str(run)], run / "checkpoint-2"
+
+
+def test_resume_unpickles_nothing(interrupted_run, tmp_path):
+    """Checkpoint states load with weights_only=True: a pickled object is refused, never run."""
+    from pyserini_llama.training.trainer import STATE_FILE
+
+    argv, checkpoint = _copy_run(interrupted_run, tmp_path)
+    marker = tmp_path / "ran"
+    state = torch.load(checkpoint / STATE_FILE, weights_only=True)  # what we write is loadable this way
+    state["optimizer"]["hostile"] = WritesAFileWhenUnpickled(marker)
+    torch.save(state, checkpoint / STATE_FILE)
+    with pytest.raises(PyseriniLlamaError, match=r"checkpoint-2.*(pickled|unpickl)") as info:
+        train_main(argv)
+    assert not marker.exists() and "--overwrite-output" in str(info.value)
+
+
+def test_resume_refuses_an_old_pickled_rng_state(interrupted_run, tmp_path):
+    argv, checkpoint = _copy_run(interrupted_run, tmp_path)
+    old = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    torch.save(old, checkpoint / "rng_state_0.pt")  # as earlier versions wrote it: a numpy array inside
+    with pytest.raises(PyseriniLlamaError, match="rng_state_0.pt"):
+        train_main(argv)
+
+
+def test_resume_refuses_mismatched_adapter_keys(interrupted_run, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    argv, checkpoint = _copy_run(interrupted_run, tmp_path)
+    weights = load_file(checkpoint / "adapter_model.safetensors")
+    dropped = sorted(weights)[0]
+    del weights[dropped]
+    save_file(weights, checkpoint / "adapter_model.safetensors")
+    with pytest.raises(PyseriniLlamaError, match="checkpoint-2.*missing") as info:
+        train_main(argv)
+    assert dropped.split(".lora_")[0].rsplit("layers.", 1)[-1] in str(info.value)
+
+
+def test_resume_refuses_unexpected_trainer_parameters(interrupted_run, tmp_path):
+    from pyserini_llama.training.trainer import STATE_FILE
+
+    argv, checkpoint = _copy_run(interrupted_run, tmp_path)
+    state = torch.load(checkpoint / STATE_FILE, weights_only=True)
+    state["train_model"]["log_inverse_temperature"] = torch.zeros(())  # from a run with --learn-temperature
+    torch.save(state, checkpoint / STATE_FILE)
+    with pytest.raises(PyseriniLlamaError, match="checkpoint-2.*unexpected.*log_inverse_temperature"):
+        train_main(argv)
+
+
+def test_a_tampered_run_resumes_after_the_checks(interrupted_run, tmp_path):
+    argv, checkpoint = _copy_run(interrupted_run, tmp_path)
+    assert train_main(argv) == 0 and (checkpoint.parent / "training_args.json").is_file()
 
 
 def test_rerunning_a_finished_run_is_a_no_op(tiny_llama, tmp_path, monkeypatch, one_thread):

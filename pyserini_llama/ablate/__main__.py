@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..cli_options import command_parser
+from ..defaults import ENCODE_BATCH_SIZE, HITS, QUERY_MAX_LENGTH, RERANK_DEPTH, RERANK_MAX_LENGTH, TRAIN_BATCH_SIZE
 from ..errors import PyseriniLlamaError, run_cli
 from ..modeling.loading import DTYPES, default_dtype
 from ..precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
@@ -82,17 +84,21 @@ def common_options() -> argparse.ArgumentParser:
         help=f"precision (default float32 on CPU, bfloat16 on GPU): {PRECISION_HELP}; lora-vs-full trains, so "
         "it takes float32, bfloat16 or float16 only",
     )
-    run.add_argument("--batch-size", type=int, default=16, help="most inputs per forward pass (default: 16)")
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=ENCODE_BATCH_SIZE,
+        help=f"most inputs per forward pass (default: {ENCODE_BATCH_SIZE})",
+    )
     run.add_argument("--max-batch-tokens", type=int, default=None, help="padded-token budget per forward pass")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.ablate",
-        description="Ablations of the paper as resumable sweeps: input length, rerank depth, LoRA vs full.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.ablate",
+        "Ablations of the paper as resumable sweeps: input length, rerank depth, LoRA vs full.",
+        EXAMPLES,
     )
     sub = parser.add_subparsers(dest="sweep", required=True, metavar="SWEEP")
     common = common_options()
@@ -104,16 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--retriever", help="RepLLaMA model: encode the corpus at each length, dense search")
     length.add_argument("--reranker", help="RankLLaMA model: rerank --run at each length (pair tokens, query included)")
     length.add_argument("--run", help="first-stage run RankLLaMA reranks (TREC or MS MARCO)")
-    length.add_argument("--depth", type=int, default=100, help="hits per query RankLLaMA reranks (default: 100)")
+    length.add_argument(
+        "--depth", type=int, default=RERANK_DEPTH, help=f"hits per query RankLLaMA reranks (default: {RERANK_DEPTH})"
+    )
     length.add_argument("--lengths", type=int_list, default=[64, 128, 256, 512, 1024, 2048], help="max lengths")
     length.add_argument("--modes", type=word_list, default=["first", "maxp", "full"], help="first,maxp,full")
     length.add_argument("--full-length", type=int, default=4096, help="tokens of the full-length point (4096)")
-    length.add_argument("--query-max-length", type=int, default=32, help="query tokens (default: 32)")
+    length.add_argument(
+        "--query-max-length", type=int, default=QUERY_MAX_LENGTH, help=f"query tokens (default: {QUERY_MAX_LENGTH})"
+    )
     length.add_argument(
         "--words-per-token", type=float, default=0.6, help="MaxP window words per token of the length (0.6)"
     )
     length.add_argument("--stride-fraction", type=float, default=0.5, help="MaxP stride, fraction of a window (0.5)")
-    length.add_argument("--hits", type=int, default=1000, help="RepLLaMA hits per query (default: 1000)")
+    length.add_argument("--hits", type=int, default=HITS, help=f"RepLLaMA hits per query (default: {HITS})")
     length.add_argument("--remove-query", action="store_true", help="drop hits whose docid equals the query id")
     length.add_argument("--skip-missing-docs", action="store_true", help="leave out run documents not in the corpus")
     length.add_argument("--keep-indexes", action="store_true", help="keep each point's FAISS index (default: delete)")
@@ -124,8 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     depth.add_argument("--reranker", required=True, help="RankLLaMA model")
     depth.add_argument("--run", required=True, help="first-stage run to rerank")
     depth.add_argument("--depths", type=int_list, default=[5, 10, 20, 50, 100], help="depths (default 5,10,20,50,100)")
-    depth.add_argument("--max-length", type=int, default=196, help="pair tokens, query included (default: 196)")
-    depth.add_argument("--query-max-length", type=int, default=32, help="query tokens (default: 32)")
+    depth.add_argument(
+        "--max-length",
+        type=int,
+        default=RERANK_MAX_LENGTH,
+        help=f"pair tokens, query included (default: {RERANK_MAX_LENGTH})",
+    )
+    depth.add_argument(
+        "--query-max-length", type=int, default=QUERY_MAX_LENGTH, help=f"query tokens (default: {QUERY_MAX_LENGTH})"
+    )
     depth.add_argument("--segment", default=None, metavar="WINDOW[,STRIDE]", help="FirstP/MaxP word windows")
     depth.add_argument("--aggregate", choices=("firstp", "maxp"), default=None, help="with --segment (maxp)")
     depth.add_argument("--skip-missing-docs", action="store_true", help="leave out run documents not in the corpus")
@@ -142,9 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--lora-r", type=int, default=16)
     lora.add_argument("--lora-alpha", type=int, default=32)
     lora.add_argument("--lora-dropout", type=float, default=0.0)
-    lora.add_argument("--per-device-batch-size", type=int, default=8, help="queries per step (default: 8)")
+    lora.add_argument(
+        "--per-device-batch-size",
+        type=int,
+        default=TRAIN_BATCH_SIZE,
+        help=f"queries per step (default: {TRAIN_BATCH_SIZE})",
+    )
     lora.add_argument("--group-size", type=int, default=4, help="1 positive + negatives per query (default: 4)")
-    lora.add_argument("--query-max-length", type=int, default=32)
+    lora.add_argument("--query-max-length", type=int, default=QUERY_MAX_LENGTH)
     lora.add_argument("--passage-max-length", type=int, default=64)
     lora.add_argument("--warmup-steps", type=int, default=10)
     lora.add_argument("--temperature", type=float, default=None, help="RepLLaMA softmax temperature")
@@ -152,8 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--logging-steps", type=int, default=5, help="loss-curve resolution (default: every 5 steps)")
     lora.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resumption)")
     lora.add_argument("--run", help="rankllama: first-stage run to rerank for evaluation")
-    lora.add_argument("--depth", type=int, default=100, help="rankllama: hits reranked (default: 100)")
-    lora.add_argument("--hits", type=int, default=1000, help="repllama: hits per query (default: 1000)")
+    lora.add_argument(
+        "--depth", type=int, default=RERANK_DEPTH, help=f"rankllama: hits reranked (default: {RERANK_DEPTH})"
+    )
+    lora.add_argument("--hits", type=int, default=HITS, help=f"repllama: hits per query (default: {HITS})")
     lora.add_argument("--remove-query", action="store_true", help="drop hits whose docid equals the query id")
     return parser
 

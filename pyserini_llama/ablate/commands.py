@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..defaults import ENCODE_BATCH_SIZE
 from ..modeling.segments import Segmenter
 
 
@@ -21,7 +22,7 @@ class ModelFlags:
 
     device: str = "cpu"
     dtype: str | None = None
-    batch_size: int = 16
+    batch_size: int = ENCODE_BATCH_SIZE
     max_batch_tokens: int | None = None
 
     def model_args(self) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..atomic import write_json_atomic
 from ..data.runs import Run, sort_hits
+from ..defaults import QUERY_MAX_LENGTH, RERANK_MAX_LENGTH
 from ..errors import PyseriniLlamaError
 from ..modeling.segments import Segmenter
 from .commands import ModelFlags, eval_command, rerank_command
@@ -46,8 +47,8 @@ class DepthSweep:
     run: str
     depths: list[int] = field(default_factory=lambda: [5, 10, 20, 50, 100])
     flags: ModelFlags = field(default_factory=ModelFlags)
-    max_length: int = 196
-    query_max_length: int = 32
+    max_length: int = RERANK_MAX_LENGTH
+    query_max_length: int = QUERY_MAX_LENGTH
     segments: Segmenter | None = None
     skip_missing_docs: bool = False
     metrics: tuple[str, ...] = DEFAULT_METRICS

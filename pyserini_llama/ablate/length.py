@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..defaults import HITS, QUERY_MAX_LENGTH, RERANK_DEPTH
 from ..errors import PyseriniLlamaError
 from ..modeling.segments import Segmenter
 from .commands import ModelFlags
@@ -48,12 +49,12 @@ class LengthSweep:
     reranker: str | None = None
     run: str | None = None  # first-stage run RankLLaMA reranks
     modes: list[str] = field(default_factory=lambda: list(MODES))
-    depth: int = 100
+    depth: int = RERANK_DEPTH
     full_length: int = 4096
-    query_max_length: int = 32
+    query_max_length: int = QUERY_MAX_LENGTH
     words_per_token: float = 0.6
     stride_fraction: float = 0.5
-    hits: int = 1000
+    hits: int = HITS
     remove_query: bool = False
     skip_missing_docs: bool = False
     keep_indexes: bool = False

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..defaults import HITS, QUERY_MAX_LENGTH, RERANK_DEPTH, TRAIN_BATCH_SIZE
 from ..errors import PyseriniLlamaError
 from .commands import ModelFlags, join
 from .evaluation import DEFAULT_METRICS, dense_point, evaluate, load_encoder, load_reranker, precision, rerank_point
@@ -50,9 +51,9 @@ class LoraVsFullSweep:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
-    per_device_batch_size: int = 8
+    per_device_batch_size: int = TRAIN_BATCH_SIZE
     group_size: int = 4
-    query_max_length: int = 32
+    query_max_length: int = QUERY_MAX_LENGTH
     passage_max_length: int = 64
     warmup_steps: int = 10
     temperature: float | None = None  # RepLLaMA only; default the trainer's
@@ -60,8 +61,8 @@ class LoraVsFullSweep:
     logging_steps: int = 5
     save_steps: int = 50
     run: str | None = None  # RankLLaMA: the first-stage run it reranks
-    depth: int = 100
-    hits: int = 1000
+    depth: int = RERANK_DEPTH
+    hits: int = HITS
     remove_query: bool = False
     metrics: tuple[str, ...] = DEFAULT_METRICS
 
@@ -87,7 +88,11 @@ class LoraVsFullSweep:
         argv += ["--max-steps", str(self.max_steps), "--learning-rate", str(lr)]
         argv += ["--warmup-steps", str(self.warmup_steps), "--per-device-batch-size", str(self.per_device_batch_size)]
         argv += ["--group-size", str(self.group_size), "--query-max-length", str(self.query_max_length)]
-        argv += ["--passage-max-length", str(self.passage_max_length), "--seed", str(self.seed)]
+        if self.objective == "repllama":
+            argv += ["--passage-max-length", str(self.passage_max_length)]
+        else:  # a RankLLaMA pair is cut as a whole: query + passage budget, as it is served below
+            argv += ["--max-length", str(self.query_max_length + self.passage_max_length)]
+        argv += ["--seed", str(self.seed)]
         argv += ["--logging-steps", str(self.logging_steps), "--save-steps", str(self.save_steps)]
         if self.temperature is not None and self.objective == "repllama":
             argv += ["--temperature", str(self.temperature)]

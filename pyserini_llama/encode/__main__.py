@@ -13,10 +13,12 @@ from ..cli_options import (
     add_resume_options,
     add_segment_options,
     check_resume_options,
+    command_parser,
     model_options,
     segmenter_from_args,
     split_subcommands,
 )
+from ..defaults import ENCODE_BATCH_SIZE, ENCODE_MAX_LENGTH
 from ..errors import PyseriniLlamaError, run_cli
 from ..indexing.options import add_index_options, index_options_or_none
 
@@ -60,12 +62,11 @@ Any other --encoder-class is handed to `python -m pyserini.encode` unchanged."""
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
-    top = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.encode",
-        description="Encode a corpus with RepLLaMA into Pyserini's FAISS or JSONL embeddings.",
+    top = command_parser(
+        "python -m pyserini_llama.encode",
+        "Encode a corpus with RepLLaMA into Pyserini's FAISS or JSONL embeddings.",
+        EXAMPLE,
         usage="%(prog)s input [options] output [options] encoder [options]",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inp = argparse.ArgumentParser(prog="input", add_help=False, description="input options")
     inp.add_argument("--corpus", required=True, help="BEIR corpus.jsonl (or its directory), or Pyserini JSONL")
@@ -82,11 +83,18 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     enc.add_argument("--encoder", required=True, help="model dir/id, LoRA adapter, .gguf file or short name")
     enc.add_argument("--encoder-class", default="repllama", help="repllama (default); others go to pyserini.encode")
     enc.add_argument("--fields", nargs="+", default=["title", "text"], help="fields to encode: url title text")
-    enc.add_argument("--batch-size", type=int, default=16, help="most passages per batch (default: 16)")
+    enc.add_argument(
+        "--batch-size",
+        type=int,
+        default=ENCODE_BATCH_SIZE,
+        help=f"most passages per batch (default: {ENCODE_BATCH_SIZE})",
+    )
     add_max_batch_tokens_option(enc)
     add_segment_options(enc)
     add_resume_options(enc, "passages (segments)")
-    enc.add_argument("--max-length", type=int, default=512, help="passage max length in tokens, EOS included")
+    enc.add_argument(
+        "--max-length", type=int, default=ENCODE_MAX_LENGTH, help="passage max length in tokens, EOS included"
+    )
     enc.add_argument("--dimension", type=int, default=None, help="default: hidden size; smaller = Matryoshka prefix")
     enc.add_argument("--prefix", default=None, help='passage prefix (default "passage: ")')
     enc.add_argument(
@@ -103,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parsers = build_parsers()
     groups = split_subcommands(argv, COMMANDS)
+    if not {"-h", "--help"} & set(groups[""]):
+        groups[""] = parsers[""].parse_known_args(groups[""])[1]  # --log-level, before the first command
     if groups[""] or not all(c in groups for c in COMMANDS):
         if groups[""] in ([], ["-h"], ["--help"]):
             parsers[""].print_help()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.document import DocumentLike, as_document
+from ..defaults import ENCODE_BATCH_SIZE, ENCODE_MAX_LENGTH
 from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.tokens import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -51,9 +52,9 @@ class RepLLaMAEncoder:
         tokenizer=None,
         dtype: str = "float32",
         device: str | None = None,
-        query_max_length: int = 512,
-        passage_max_length: int = 512,
-        batch_size: int = 16,
+        query_max_length: int = ENCODE_MAX_LENGTH,
+        passage_max_length: int = ENCODE_MAX_LENGTH,
+        batch_size: int = ENCODE_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         dimension: int | None = None,
         query_prefix: str = QUERY_PREFIX,

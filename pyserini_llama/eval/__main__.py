@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..cli_options import command_parser
 from ..data.qrels import read_qrels
 from ..data.runs import read_run
 from ..errors import run_cli
@@ -24,11 +25,10 @@ which Pyserini's BEIR numbers use (e.g. NFCorpus BM25 0.3218 with -c, 0.3375 wit
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.eval",
-        description="Evaluate a TREC or MS MARCO run with trec_eval's measures (through pytrec_eval).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.eval",
+        "Evaluate a TREC or MS MARCO run with trec_eval's measures (through pytrec_eval).",
+        EPILOG,
     )
     parser.add_argument("--qrels", required=True, help="qrels file or Pyserini qrels name")
     parser.add_argument("--run", required=True, help="run file: TREC 6 columns or MS MARCO qid<TAB>docid<TAB>rank")

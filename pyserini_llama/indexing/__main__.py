@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 
+from ..cli_options import command_parser
 from ..errors import run_cli
 from .options import add_index_options, index_options
 
@@ -31,11 +32,10 @@ FirstP/MaxP shards (segments.json) merge into one manifest. Under torchrun
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.indexing",
-        description="Merge flat FAISS shards (encode --shard-id/--shard-num) into one index of any type.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.indexing",
+        "Merge flat FAISS shards (encode --shard-id/--shard-num) into one index of any type.",
+        EXAMPLE,
     )
     p.add_argument("--shards", nargs="+", required=True, help="flat index directories (index + docid), in order")
     p.add_argument("--output", required=True, help="output index directory (index + docid)")

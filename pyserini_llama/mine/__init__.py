@@ -46,6 +46,7 @@ from ..atomic import write_jsonl_atomic
 from ..data.document import Document
 from ..data.qrels import Qrels
 from ..data.runs import Run
+from ..defaults import MINE_DEPTH
 from ..errors import PyseriniLlamaError
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def passage(doc: Document, title: bool = True) -> dict[str, str]:
 class MiningOptions:
     """How negatives are chosen; the fields are the CLI flags of the same names (see the module doc)."""
 
-    depth: int = 200
+    depth: int = MINE_DEPTH
     negatives: int = 15
     seed: int = 42
     skip_top: int = 0

@@ -9,7 +9,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cli_options import add_model_options, model_dtype, model_options
+from ..cli_options import (
+    add_bm25_options,
+    add_model_options,
+    add_repllama_length_options,
+    command_parser,
+    model_dtype,
+    model_options,
+)
+from ..defaults import ENCODE_BATCH_SIZE, MINE_DEPTH
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.mine")
@@ -45,11 +53,10 @@ STAGE_NAMES = ("bm25", "repllama")
 def build_parser() -> argparse.ArgumentParser:
     from ..teacher import add_teacher_options
 
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.mine",
-        description="Mine hard negatives for training RepLLaMA / RankLLaMA; writes Tevatron's JSON-lines format.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.mine",
+        "Mine hard negatives for training RepLLaMA / RankLLaMA; writes Tevatron's JSON-lines format.",
+        EPILOG,
     )
     p.add_argument("--dataset", required=True, help="BEIR dataset dir: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     p.add_argument("--split", default="train", help="qrels split whose queries are mined (default: train)")
@@ -66,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retriever", default=None, help="RepLLaMA model for --first-stage repllama")
     p.add_argument("--output", required=True, help="training file to write (JSON lines)")
-    p.add_argument("--depth", type=int, default=200, help="candidates: top hits of each first stage (default: 200)")
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=MINE_DEPTH,
+        help=f"candidates: top hits of each first stage (default: {MINE_DEPTH})",
+    )
     p.add_argument("--negatives", type=int, default=15, help="negatives sampled per query (default: 15)")
     p.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
     p.add_argument("--skip-top", type=int, default=0, help="never take each stage's top N as negatives (default: 0)")
@@ -82,11 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_teacher_options(p, norm_flags=("--teacher-normalise",))
     p.add_argument("--index-dir", default=None, help="cache the Lucene/FAISS indexes here (default: a temp dir)")
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
-    p.add_argument("--batch-size", type=int, default=16, help="RepLLaMA texts per batch (default: 16)")
-    p.add_argument("--query-max-length", type=int, default=512, help="RepLLaMA query tokens (default: 512)")
-    p.add_argument("--passage-max-length", type=int, default=512, help="RepLLaMA passage tokens (default: 512)")
-    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
-    p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=ENCODE_BATCH_SIZE,
+        help=f"RepLLaMA texts per batch (default: {ENCODE_BATCH_SIZE})",
+    )
+    add_repllama_length_options(p)
+    add_bm25_options(p)
     p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) malformed run-file lines")
     add_model_options(p)
     return p

@@ -32,8 +32,9 @@ def format_passage(text: str, title: str = "", url: str | None = None, prefix: s
 #: every normally written text, acronyms inside it included, is left untouched.
 TEXT_CASES = ("as-is", "fold-all-caps")
 
-#: A model directory's record of its input normalisation, written by training, read when serving, so that
-#: serving always matches training (``{"text_case": "fold-all-caps"}``). Absent: ``as-is``.
+#: A model directory's record of its input, written by training, read when serving, so that serving matches
+#: training: ``{"text_case": "fold-all-caps"}``, and for RankLLaMA the lengths it was trained with,
+#: ``"query_max_length"`` and ``"max_length"`` (the whole pair). Absent: ``as-is``, the callers' default lengths.
 INPUT_FORMAT_FILE = "input_format.json"
 
 

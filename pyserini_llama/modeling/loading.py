@@ -183,33 +183,50 @@ def _peft_source(adapter: str, recorded_base: str | None, base_model: str | None
 
 
 def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
-    """A hub id: an adapter if it has ``adapter_config.json``, else a full model."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+    """A hub id: an adapter if it has ``adapter_config.json``, else a full model.
 
+    Only a genuine "no such repository" (or offline with no cached copy) is reported as not found;
+    anything else (permissions, network, a server error) is reported with its cause, since the model
+    may well exist.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    not_local = f"{name} is not a local path or a known short name ({', '.join(MODEL_ALIASES)})"
     try:
         config_file = hf_hub_download(name, "adapter_config.json")
     except LocalEntryNotFoundError:  # offline and not cached (a subclass of EntryNotFoundError)
         raise ModelLoadError(
-            f"model not found: {name} is not a local path or a known short name ({', '.join(MODEL_ALIASES)}), "
-            "and the Hugging Face hub is unreachable with no cached copy"
+            f"model not found: {not_local}, and the Hugging Face hub is unreachable with no cached copy"
         ) from None
     except EntryNotFoundError:
         return ModelSource("hf", name)
+    except GatedRepoError as exc:  # a subclass of RepositoryNotFoundError: it exists, access is refused
+        raise ModelLoadError(
+            f"{name}: a gated model on the Hugging Face hub; request access and log in ({exc})"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError, HFValidationError):
+        raise ModelLoadError(
+            f"model not found: {not_local}, nor a model on the Hugging Face hub (a private one needs a login)"
+        ) from None
     except Exception as exc:
         raise ModelLoadError(
-            f"model not found: {name} is not a local path, a known short name "
-            f"({', '.join(MODEL_ALIASES)}), or reachable on the Hugging Face hub ({type(exc).__name__})"
+            f"{name}: could not look it up on the Hugging Face hub: {type(exc).__name__}: {exc}"
         ) from None
     return _peft_source(name, _read_adapter_base(Path(config_file)), base_model)
 
 
 def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path, dict] | None:
-    """``(adapter directory, its adapter_config.json)`` for a local LoRA adapter (short names resolved), else None."""
-    try:
-        source = resolve_model_source(name, base_model)
-    except ModelLoadError:
-        return None
+    """``(adapter directory, its adapter_config.json)`` for a local LoRA adapter (short names resolved); None for
+    a model that is not an adapter. A model that cannot be found or read raises :class:`ModelLoadError` with its cause."""
+    source = resolve_model_source(name, base_model)  # a missing or broken model says so, not "not an adapter"
     config_file = Path(source.path, "adapter_config.json")
     if source.kind != "peft" or not config_file.is_file():
         return None
@@ -219,27 +236,55 @@ def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path,
         raise ModelLoadError(f"{config_file}: unreadable adapter config ({exc})") from None
 
 
-def recorded_text_case(name: str, base_model: str | None = None) -> str:
-    """The ``text_case`` a local model directory or adapter records in ``input_format.json``; ``as-is`` without one.
+def recorded_input_format(name: str, base_model: str | None = None) -> dict:
+    """What a local model directory or adapter records of its input in ``input_format.json`` (validated);
+    ``{}`` without one. Keys: ``text_case`` and, for RankLLaMA, ``query_max_length`` and ``max_length``
+    (the whole pair), the lengths it was trained with.
 
-    Hub ids and models without the file keep the model cards' exact input.
+    Hub ids and models without the file keep the model cards' exact input and the callers' defaults.
     """
     from .formatting import INPUT_FORMAT_FILE, TEXT_CASES
 
     try:
         source = resolve_model_source(name, base_model)
-    except ModelLoadError:
-        return "as-is"
+    except ModelLoadError:  # the loader itself reports it
+        return {}
     record = Path(source.path, INPUT_FORMAT_FILE)
     if not record.is_file():
-        return "as-is"
+        return {}
     try:
-        text_case = json.loads(record.read_text()).get("text_case", "as-is")
+        found = json.loads(record.read_text())
+        text_case = found.get("text_case", "as-is")
     except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise ModelLoadError(f"{record}: unreadable input format record ({exc})") from None
     if text_case not in TEXT_CASES:
         raise ModelLoadError(f"{record}: unknown text_case {text_case!r} (known: {', '.join(TEXT_CASES)})")
-    return text_case
+    for key in ("query_max_length", "max_length"):
+        value = found.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ModelLoadError(f"{record}: {key} must be a positive whole number of tokens, not {value!r}")
+    return found
+
+
+def serving_lengths(
+    record: dict | str, query_max_length: int | None = None, max_length: int | None = None
+) -> tuple[int, int]:
+    """RankLLaMA's ``(query_max_length, max_length)``: the caller's where given, else what the model records
+    (``record``: its :func:`recorded_input_format`, or the model's name), else the paper's 32 / 196."""
+    from ..defaults import QUERY_MAX_LENGTH, RERANK_MAX_LENGTH
+
+    if isinstance(record, str):
+        record = recorded_input_format(record) if query_max_length is None or max_length is None else {}
+    if query_max_length is None:
+        query_max_length = record.get("query_max_length") or QUERY_MAX_LENGTH
+    if max_length is None:
+        max_length = record.get("max_length") or RERANK_MAX_LENGTH
+    return query_max_length, max_length
+
+
+def recorded_text_case(name: str, base_model: str | None = None) -> str:
+    """The ``text_case`` a local model records in ``input_format.json``; ``as-is`` without one."""
+    return recorded_input_format(name, base_model).get("text_case", "as-is")
 
 
 def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:

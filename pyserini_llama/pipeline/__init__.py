@@ -30,8 +30,16 @@ from pathlib import Path
 from ..atomic import atomic_write, write_json_atomic
 from ..cache import Artifact, file_fingerprint, model_fingerprint, model_slug
 from ..cli_options import INTERPOLATION_NORMS
+from ..defaults import (
+    BM25_B,
+    BM25_K1,
+    ENCODE_BATCH_SIZE,
+    ENCODE_MAX_LENGTH,
+    HITS,
+    RERANK_DEPTH,
+)
 from ..errors import PyseriniLlamaError
-from ..modeling.loading import default_dtype
+from ..modeling.loading import default_dtype, serving_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +59,21 @@ class PipelineConfig:
     stages: list[str] | None = None  # None: bm25, + repllama with a retriever, + rankllama with a reranker
     retriever: str | None = None
     reranker: str | None = None
-    rerank_depth: int = 100
-    hits: int = 1000
+    rerank_depth: int = RERANK_DEPTH
+    hits: int = HITS
     fusion: str = "rrf"
     alpha: float = 0.5
     rrf_k: int = 60
-    batch_size: int = 16
+    batch_size: int = ENCODE_BATCH_SIZE
     device: str = "cpu"
     dtype: str | None = None  # None: bfloat16 on GPU, float32 on CPU
-    query_max_length: int = 512
-    passage_max_length: int = 512
-    reranker_query_max_length: int = 32
-    reranker_max_length: int = 196
+    query_max_length: int = ENCODE_MAX_LENGTH
+    passage_max_length: int = ENCODE_MAX_LENGTH
+    reranker_query_max_length: int | None = None  # None: the reranker's record, else QUERY_MAX_LENGTH
+    reranker_max_length: int | None = None  # the whole pair; None: the reranker's record, else RERANK_MAX_LENGTH
     threads: int = 1
-    k1: float = 0.9
-    b: float = 0.4
+    k1: float = BM25_K1
+    b: float = BM25_B
     remove_query: bool = True  # Pyserini's BEIR regressions drop hits whose docid equals the qid
     trunk_cache: Path | None = None  # RepLLaMA top-K adapters: frozen-layer states cached here (float16)
     index_dir: Path | None = None  # None: the indexes live in output_dir; a shared dir serves every split
@@ -103,6 +111,12 @@ def resolve_stages(config: PipelineConfig) -> list[str]:
             raise PyseriniLlamaError("stage rankllama needs --reranker (a RankLLaMA model)")
         if not any(s in requested for s in FIRST_STAGES):
             raise PyseriniLlamaError("stage rankllama reranks a first stage: add bm25, repllama or hybrid to --stages")
+    if config.reranker_query_max_length is None or config.reranker_max_length is None:
+        # The lengths the reranker was trained with (its input_format.json), else 32 / 196: settled here, so
+        # that the manifests and the description name the lengths actually used.
+        config.reranker_query_max_length, config.reranker_max_length = serving_lengths(
+            config.reranker or {}, config.reranker_query_max_length, config.reranker_max_length
+        )
     if config.fusion not in ("rrf", "interpolation"):
         raise PyseriniLlamaError(f"unknown --fusion {config.fusion!r}; choose rrf or interpolation")
     if not 0.0 <= config.alpha <= 1.0:

@@ -8,7 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli_options import add_interpolation_options, interpolation_from_args
+from ..cli_options import (
+    add_bm25_options,
+    add_interpolation_options,
+    add_repllama_length_options,
+    command_parser,
+    interpolation_from_args,
+)
+from ..defaults import (
+    ENCODE_BATCH_SIZE,
+    HITS,
+    QUERY_MAX_LENGTH,
+    RERANK_DEPTH,
+    RERANK_MAX_LENGTH,
+)
 from ..errors import run_cli
 from ..precision import PRECISION_HELP, PRECISION_METAVAR, precision_arg
 
@@ -42,11 +55,10 @@ def stage_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.pipeline",
-        description="Index, retrieve, rerank and evaluate on a BEIR dataset; one TREC run per stage, metrics.json.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.pipeline",
+        "Index, retrieve, rerank and evaluate on a BEIR dataset; one TREC run per stage, metrics.json.",
+        EXAMPLE,
     )
     p.add_argument("--dataset", required=True, type=Path, help="BEIR dataset dir: corpus.jsonl, queries.jsonl, qrels/")
     p.add_argument("--split", default="test", help="qrels split whose judged queries are searched (default: test)")
@@ -68,9 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retriever", default=None, help="RepLLaMA model: dir, hub id, LoRA adapter, .gguf or short name")
     p.add_argument("--reranker", default=None, help="RankLLaMA model: dir, hub id, SEQ_CLS LoRA adapter, .gguf ...")
-    p.add_argument("--rerank-depth", type=int, default=100, help="hits per query RankLLaMA rescores (default: 100)")
+    p.add_argument(
+        "--rerank-depth",
+        type=int,
+        default=RERANK_DEPTH,
+        help=f"hits per query RankLLaMA rescores (default: {RERANK_DEPTH})",
+    )
     add_interpolation_options(p, "--rerank-interpolate", depth_flag="--rerank-depth")
-    p.add_argument("--hits", type=int, default=1000, help="hits per query of every run (default: 1000)")
+    p.add_argument("--hits", type=int, default=HITS, help=f"hits per query of every run (default: {HITS})")
     p.add_argument(
         "--fusion",
         choices=("rrf", "interpolation"),
@@ -84,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="interpolation: alpha * bm25 + (1 - alpha) * repllama, raw scores (default: 0.5)",
     )
     p.add_argument("--rrf-k", type=int, default=60, help="rrf: 1 / (k + rank) (default: 60)")
-    p.add_argument("--batch-size", type=int, default=16, help="texts per model batch (default: 16)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=ENCODE_BATCH_SIZE,
+        help=f"texts per model batch (default: {ENCODE_BATCH_SIZE})",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument(
         "--dtype",
@@ -93,14 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"model precision (default: bfloat16 on GPU, else float32): {PRECISION_HELP}",
     )
-    p.add_argument("--query-max-length", type=int, default=512, help="RepLLaMA query tokens (default: 512, BEIR)")
-    p.add_argument("--passage-max-length", type=int, default=512, help="RepLLaMA passage tokens (default: 512, BEIR)")
-    p.add_argument("--reranker-query-max-length", type=int, default=32, help="RankLLaMA query tokens (default: 32)")
+    add_repllama_length_options(p)
+    p.add_argument(
+        "--reranker-query-max-length",
+        type=int,
+        default=None,
+        help=f"RankLLaMA query tokens (default: the model's input_format.json, else {QUERY_MAX_LENGTH})",
+    )
     p.add_argument(
         "--reranker-max-length",
         type=int,
-        default=196,
-        help="RankLLaMA query + document tokens (default: 196 = 32 + 164)",
+        default=None,
+        help="RankLLaMA pair tokens, query + document + template (default: what the model was trained with, "
+        f"recorded in its input_format.json, else {RERANK_MAX_LENGTH})",
     )
     p.add_argument(
         "--trunk-cache",
@@ -111,8 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(float16) and run only the top layers; for fast evaluation of many adapters, not for final numbers",
     )
     p.add_argument("--threads", type=int, default=1, help="indexing and search threads (default: 1)")
-    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
-    p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+    add_bm25_options(p)
     p.add_argument(
         "--keep-query-hits",
         action="store_true",

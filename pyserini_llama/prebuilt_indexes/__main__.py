@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from ..cli_options import command_parser
 from ..errors import PyseriniLlamaError, run_cli
 from . import DATA_ROOT_ENV, cache_home, cached_index_path, get_prebuilt_index, list_prebuilt_indexes
 
@@ -28,11 +29,10 @@ Locally built indexes read their collection from <data-root>/<collection> (defau
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.prebuilt_indexes",
-        description="List pyserini-llama's prebuilt indexes; download (checksum-verified) or build them into the cache.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.prebuilt_indexes",
+        "List pyserini-llama's prebuilt indexes; download (checksum-verified) or build them into the cache.",
+        EPILOG,
     )
     parser.add_argument("--list", action="store_true", help="list the known indexes (the default action)")
     parser.add_argument("--fetch", nargs="+", metavar="NAME", help="fetch or build these indexes; print their paths")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from ..defaults import ENCODE_MAX_LENGTH
 from ..errors import PyseriniLlamaError
 from .download import parse_checksum
 
@@ -93,7 +94,7 @@ class RepLLaMAFaissRecipe:
     collection: str
     encoder: str
     fields: tuple[str, ...] = ("title", "text")
-    max_length: int = 512
+    max_length: int = ENCODE_MAX_LENGTH
     dtype: str = "float32"
 
     @property

@@ -13,10 +13,12 @@ from ..cli_options import (
     add_max_batch_tokens_option,
     add_model_options,
     add_segment_options,
+    command_parser,
     interpolation_from_args,
     model_options,
     segmenter_from_args,
 )
+from ..defaults import QUERY_MAX_LENGTH, RERANK_BATCH_SIZE, RERANK_DEPTH, RERANK_MAX_LENGTH
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.rerank")
@@ -50,11 +52,10 @@ then pass the best W here: ... --interpolate 0.6 --interpolate-norm minmax"""
 def build_parser() -> argparse.ArgumentParser:
     from ..rerankers import RERANKER_CLASSES
 
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.rerank",
-        description="Rerank a TREC or MS MARCO run with RankLLaMA (pointwise LLaMA cross-encoder).",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.rerank",
+        "Rerank a TREC or MS MARCO run with RankLLaMA (pointwise LLaMA cross-encoder).",
+        EXAMPLE,
     )
     parser.add_argument("--topics", required=True, help="queries: TSV, BEIR queries.jsonl/dir, or a topic name")
     parser.add_argument("--topics-dir", default=None, help="where topic names are resolved (offline)")
@@ -64,12 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--reranker", required=True, help="model dir/id, SEQ_CLS LoRA adapter, .gguf or short name")
     parser.add_argument("--reranker-class", choices=sorted(RERANKER_CLASSES), default="rankllama")
-    parser.add_argument("--depth", type=int, default=100, help="hits per query to rerank (default: 100)")
-    parser.add_argument("--batch-size", type=int, default=32, help="most pairs per batch (default: 32)")
+    parser.add_argument(
+        "--depth", type=int, default=RERANK_DEPTH, help=f"hits per query to rerank (default: {RERANK_DEPTH})"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=RERANK_BATCH_SIZE, help=f"most pairs per batch (default: {RERANK_BATCH_SIZE})"
+    )
     add_max_batch_tokens_option(parser)
     add_segment_options(parser)
-    parser.add_argument("--max-length", type=int, default=196, help="pair length in tokens (default: 196 = 32 + 164)")
-    parser.add_argument("--query-max-length", type=int, default=32, help="query tokens kept (default: 32)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="pair tokens: query + document + template, as train --max-length (default: what the model was "
+        f"trained with, recorded in its input_format.json, else {RERANK_MAX_LENGTH})",
+    )
+    parser.add_argument(
+        "--query-max-length",
+        type=int,
+        default=None,
+        help=f"query tokens kept (default: the model's record, else {QUERY_MAX_LENGTH})",
+    )
     parser.add_argument(
         "--append-eos",
         action="store_true",
@@ -135,7 +151,7 @@ def main(argv: list[str] | None = None, *, queries: Mapping[str, str] | None = N
     """
     args = build_parser().parse_args(argv)
     for flag in ("depth", "batch_size", "max_batch_tokens", "max_length", "query_max_length"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise PyseriniLlamaError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.hits is not None and args.hits < 1:
         raise PyseriniLlamaError("--hits must be at least 1")

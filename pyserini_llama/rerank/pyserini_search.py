@@ -45,6 +45,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..defaults import QUERY_MAX_LENGTH, RERANK_BATCH_SIZE, RERANK_DEPTH, RERANK_MAX_LENGTH
+
 logger = logging.getLogger(__name__)
 
 LUCENE_MAIN = "pyserini.search.lucene.__main__"
@@ -102,10 +104,10 @@ def add_reranking_options(parser: argparse.ArgumentParser) -> None:
         "stored documents (default: --index for pyserini.search.lucene, --sparse-index for pyserini.search.faiss)",
     )
     ints = {
-        "--rerank-depth": "hits per query to rerank (default: 100)",
-        "--rerank-batch-size": "pairs per model batch (default: 32)",
-        "--rerank-max-length": "pair length in tokens (default: 196 = 32 + 164)",
-        "--rerank-query-max-length": "query tokens kept (default: 32)",
+        "--rerank-depth": f"hits per query to rerank (default: {RERANK_DEPTH})",
+        "--rerank-batch-size": f"pairs per model batch (default: {RERANK_BATCH_SIZE})",
+        "--rerank-max-length": f"pair tokens (default: the model's input_format.json, else {RERANK_MAX_LENGTH})",
+        "--rerank-query-max-length": f"query tokens (default: the model's record, else {QUERY_MAX_LENGTH})",
         "--rerank-max-batch-tokens": "padded tokens per model batch (default: 8192)",
     }
     for flag, help_text in ints.items():

@@ -10,8 +10,10 @@ logit of a one-label ``AutoModelForSequenceClassification`` read at the last rea
 
 Lengths. The query is cut to ``query_max_length`` tokens (``"query: "`` included, as the
 reference code does); the document fills the rest of ``max_length`` and is the only side cut to
-fit (Hugging Face's ``truncation="only_second"``, Tevatron v2's tail truncation). The defaults
-32 / 196 are the paper's inference lengths (query 32 + passage 164). Tevatron's legacy example
+fit (Hugging Face's ``truncation="only_second"``, Tevatron v2's tail truncation). Training builds
+its pairs with this same :meth:`RankLLaMAReranker.encode_pairs` and records the two lengths in the model's
+``input_format.json``; a model loaded by name is served at them unless the caller says otherwise. Without
+a record the defaults are 32 / 196, the paper's inference lengths (query 32 + passage 164). Tevatron's legacy example
 instead capped the document at 161 tokens whatever the query length; for MS MARCO passages the
 two rarely differ.
 
@@ -45,6 +47,7 @@ import numpy as np
 
 from ..data.document import as_document
 from ..data.runs import Run
+from ..defaults import RERANK_BATCH_SIZE, RERANK_DEPTH
 from ..errors import ModelLoadError, PyseriniLlamaError
 from ..modeling.formatting import DOCUMENT_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.segments import Segmenter
@@ -124,9 +127,9 @@ class RankLLaMAReranker:
         tokenizer=None,
         dtype: str = "float32",
         device: str | None = None,
-        query_max_length: int = 32,
-        max_length: int = 196,
-        batch_size: int = 32,
+        query_max_length: int | None = None,
+        max_length: int | None = None,
+        batch_size: int = RERANK_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         append_eos: bool = False,
         query_prefix: str = QUERY_PREFIX,
@@ -139,6 +142,9 @@ class RankLLaMAReranker:
 
         ``text_case``: the case rule of ``modeling/formatting.py``; by default the one the model
         records (``input_format.json``, written by training), else ``as-is``.
+
+        ``query_max_length`` (query tokens) and ``max_length`` (the whole pair): by default the lengths the
+        model was trained with, as training records them in ``input_format.json``; else 32 / 196.
 
         ``dtype``: an inference precision (``pyserini_llama.precision``): float32, bfloat16, float16, int8
         (CPU; quantised on the first pairs it is given, see :meth:`calibrate`; the score head stays fp32)
@@ -174,8 +180,10 @@ class RankLLaMAReranker:
         self.model, self.tokenizer, self.name, self.device = model, tokenizer, name, device
         self.template = PairTemplate.of(tokenizer)
         self.pad_id = int(model.config.pad_token_id)
-        self.query_max_length = query_max_length
-        self.max_length = max_length
+        from ..modeling.loading import recorded_input_format, serving_lengths
+
+        record = recorded_input_format(name, base_model) if loaded_by_name else {}
+        self.query_max_length, self.max_length = serving_lengths(record, query_max_length, max_length)
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be at least 1")
         self.batch_size = batch_size
@@ -185,15 +193,13 @@ class RankLLaMAReranker:
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
         if text_case is None:
-            from ..modeling.loading import recorded_text_case
-
-            text_case = recorded_text_case(name, base_model) if loaded_by_name else "as-is"
+            text_case = record.get("text_case", "as-is")
         apply_case("", text_case)  # an unknown rule fails here, not at the first pair
         self.text_case = text_case
         if self.max_length - self.query_max_length - self.template.size - int(append_eos) < 1:
             raise ValueError(
-                f"max_length {max_length} leaves no room for the document after a query of up to "
-                f"{query_max_length} tokens"
+                f"max_length {self.max_length} leaves no room for the document after a query of up to "
+                f"{self.query_max_length} tokens"
             )
 
     @classmethod
@@ -357,7 +363,7 @@ class RankLLaMAReranker:
         queries: Mapping[str, str],
         run: Mapping[str, Sequence[tuple[str, float]]],
         documents: Mapping[str, Any],
-        depth: int = 100,
+        depth: int = RERANK_DEPTH,
         *,
         skip_missing_docs: bool = False,
         missing: list[tuple[str, str]] | None = None,

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from ..bootstrap import import_pyserini
 from ..data.runs import Run, read_run, sort_hits
+from ..defaults import BM25_B, BM25_K1, HITS, RERANK_DEPTH
 from ..errors import PyseriniLlamaError
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ class BM25Stage:
         self,
         index: str | os.PathLike,
         *,
-        k1: float = 0.9,
-        b: float = 0.4,
+        k1: float = BM25_K1,
+        b: float = BM25_B,
         threads: int = 1,
         remove_query: bool = False,
     ):
@@ -219,7 +220,7 @@ class HybridStage:
         fusion: str = "rrf",
         alpha: float = 0.5,
         rrf_k: int = 60,
-        depth: int = 1000,
+        depth: int = HITS,
     ):
         if fusion not in FUSION_METHODS:
             raise PyseriniLlamaError(f"unknown fusion {fusion!r}; choose {' or '.join(FUSION_METHODS)}")
@@ -251,7 +252,7 @@ class MultiStageSearcher:
         reranker: Any = None,
         *,
         documents: Mapping[str, Any] | str | os.PathLike | None = None,
-        rerank_depth: int = 100,
+        rerank_depth: int = RERANK_DEPTH,
         show_progress: bool = False,
     ):
         if rerank_depth < 1:

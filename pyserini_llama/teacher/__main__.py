@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from ..cli_options import command_parser
+from ..defaults import HITS
 from ..errors import PyseriniLlamaError, run_cli
 
 logger = logging.getLogger("pyserini_llama.teacher")
@@ -32,11 +34,10 @@ train with --distil-weight W --distil-temperature T."""
 def build_parser() -> argparse.ArgumentParser:
     from . import add_teacher_options
 
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.teacher",
-        description="Annotate Tevatron training groups with teacher scores from fused run files.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.teacher",
+        "Annotate Tevatron training groups with teacher scores from fused run files.",
+        EXAMPLE,
     )
     p.add_argument("--train", help="Tevatron training file (JSON lines) to annotate")
     add_teacher_options(p, required=True)
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare", action="store_true", help="with --qrels: score each run and both normalisations, write nothing"
     )
-    p.add_argument("--depth", type=int, default=1000, help="fused hits per query in --fused-run (default: 1000)")
+    p.add_argument("--depth", type=int, default=HITS, help=f"fused hits per query in --fused-run (default: {HITS})")
     return p
 
 

@@ -10,6 +10,8 @@ import argparse
 import logging
 import sys
 
+from ..cli_options import command_parser
+from ..defaults import GROUP_SIZE, PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH, RERANK_TRAIN_MAX_LENGTH, TRAIN_BATCH_SIZE
 from ..errors import run_cli
 from ..modeling.loading import DTYPES
 
@@ -44,11 +46,10 @@ trained retriever's backbone, add --warm-start ADAPTER (e.g. --warm-start replla
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.train",
-        description="Fine-tune RepLLaMA (bi-encoder) or RankLLaMA (reranker) with LoRA or fully.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.train",
+        "Fine-tune RepLLaMA (bi-encoder) or RankLLaMA (reranker) with LoRA or fully.",
+        EXAMPLE,
     )
     parser.add_argument("objective", choices=("repllama", "rankllama"), help="what to train")
     io = parser.add_argument_group("model and data")
@@ -122,9 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument(
         "--case-augment", type=float, default=0.0, metavar="P", help="lower-case this share of training queries (0)"
     )
-    loss.add_argument("--group-size", type=int, default=16, help="passages per query: 1 positive + negatives (16)")
-    loss.add_argument("--query-max-length", type=int, default=32, help="query tokens (default: 32)")
-    loss.add_argument("--passage-max-length", type=int, default=196, help="passage tokens (default: 196)")
+    loss.add_argument(
+        "--group-size", type=int, default=GROUP_SIZE, help=f"passages per query: 1 positive + negatives ({GROUP_SIZE})"
+    )
+    loss.add_argument(
+        "--query-max-length", type=int, default=QUERY_MAX_LENGTH, help=f"query tokens (default: {QUERY_MAX_LENGTH})"
+    )
+    loss.add_argument(
+        "--passage-max-length",
+        type=int,
+        default=None,
+        help=f"RepLLaMA: passage tokens (default: {PASSAGE_MAX_LENGTH})",
+    )
+    loss.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="RankLLaMA: pair tokens, query + document + template, as rerank --max-length; recorded in the model "
+        f"(input_format.json) and served at it (default: {RERANK_TRAIN_MAX_LENGTH} = the paper's query "
+        f"{QUERY_MAX_LENGTH} + passage {PASSAGE_MAX_LENGTH})",
+    )
     loss.add_argument("--append-eos", action="store_true", help="RankLLaMA: end each pair with EOS (default: no)")
     loss.add_argument(
         "--head-init",
@@ -134,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loss.add_argument("--probe-queries", type=int, default=64, help="RankLLaMA --head-init probe: groups fitted (64)")
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--per-device-batch-size", type=int, default=8, help="queries per process per micro-batch (8)")
+    opt.add_argument(
+        "--per-device-batch-size",
+        type=int,
+        default=TRAIN_BATCH_SIZE,
+        help=f"queries per process per micro-batch ({TRAIN_BATCH_SIZE})",
+    )
     opt.add_argument("--gradient-accumulation-steps", type=int, default=1)
     opt.add_argument("--learning-rate", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
     opt.add_argument("--weight-decay", type=float, default=0.0)
@@ -185,7 +208,7 @@ def arguments_from(ns: argparse.Namespace):
     shortcuts = [d for d, flag in (("bfloat16", ns.bf16), ("float16", ns.fp16)) if flag]
     if len(shortcuts) > 1 or (shortcuts and ns.dtype not in (None, shortcuts[0])):
         raise TrainingConfigError("--bf16, --fp16 and --dtype contradict each other; give one")
-    options = {k: v for k, v in vars(ns).items() if k not in ("bf16", "fp16")}
+    options = {k: v for k, v in vars(ns).items() if k not in ("bf16", "fp16", "log_level")}
     options["dtype"] = ns.dtype or (shortcuts[0] if shortcuts else None)
     return TrainingArguments(**options)
 

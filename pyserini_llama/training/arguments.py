@@ -4,6 +4,13 @@ Defaults are the paper's (Ma et al. 2023; Tevatron's ``examples/repllama``): LoR
 dropout 0.1 on all seven projections, temperature 0.01, groups of 1 positive + 15 negatives,
 query 32 / passage 196 tokens, learning rate 1e-4, 100 warmup steps then linear decay, one epoch.
 
+Lengths mean what they mean when serving: ``query_max_length`` is query tokens for both objectives;
+RepLLaMA cuts each passage to ``passage_max_length``; RankLLaMA cuts the whole pair to ``max_length``
+(query + document + template tokens) with the serving reranker's own truncation, as ``rerank --max-length``.
+The paper's 32 + 196 becomes a RankLLaMA pair of 228 (``defaults.RERANK_TRAIN_MAX_LENGTH``), so the
+document still gets the paper's 196 tokens less the template's few. ``--passage-max-length`` is refused
+for RankLLaMA rather than turned into a pair length behind the user's back.
+
 Two levers make a CPU training step cheaper without changing what is trained: ``lora_layers``
 (LoRA on the top K decoder layers, PEFT's ``layers_to_transform``; the frozen layers below run
 without autograd) and ``trunk_cache`` (the states leaving those frozen layers, computed once per
@@ -25,6 +32,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
+from ..defaults import GROUP_SIZE, PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH, RERANK_TRAIN_MAX_LENGTH, TRAIN_BATCH_SIZE
 from ..errors import PyseriniLlamaError
 from ..modeling.formatting import TEXT_CASES
 from ..modeling.loading import DTYPES, default_dtype
@@ -77,11 +85,12 @@ class TrainingArguments:
     distil_temperature: float = 1.0  # T of both softmaxes in the KL (Tevatron's --distil_temperature)
     text_case: str = "as-is"  # input case rule, recorded in the model (modeling/formatting.py TEXT_CASES)
     case_augment: float = 0.0  # share of training queries lower-cased (robustness to case-folded input)
-    group_size: int = 16  # 1 positive + (group_size - 1) negatives per query
-    query_max_length: int = 32
-    passage_max_length: int = 196
+    group_size: int = GROUP_SIZE  # 1 positive + (group_size - 1) negatives per query
+    query_max_length: int = QUERY_MAX_LENGTH  # query tokens, both objectives
+    passage_max_length: int | None = None  # RepLLaMA passage tokens (default PASSAGE_MAX_LENGTH)
+    max_length: int | None = None  # RankLLaMA: the whole pair, as rerank --max-length (default RERANK_TRAIN_MAX_LENGTH)
     append_eos: bool = False  # RankLLaMA only: EOS after each pair (the released checkpoints had none)
-    per_device_batch_size: int = 8  # queries per process per micro-batch
+    per_device_batch_size: int = TRAIN_BATCH_SIZE  # queries per process per micro-batch
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-4
     weight_decay: float = 0.0
@@ -175,7 +184,8 @@ class TrainingArguments:
             fail(f"--case-augment is a share of queries, in [0, 1], not {self.case_augment}")
         if self.group_size < 2:
             fail(f"--group-size must be at least 2 (1 positive + at least 1 negative), not {self.group_size}")
-        for name in ("query_max_length", "passage_max_length", "per_device_batch_size", "gradient_accumulation_steps"):
+        self._check_lengths(fail)
+        for name in ("query_max_length", "per_device_batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 fail(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
         if self.query_max_length < 3:
@@ -211,6 +221,38 @@ class TrainingArguments:
     @property
     def lora(self) -> bool:
         return not self.full
+
+    def _check_lengths(self, fail) -> None:
+        """One meaning per flag: ``--passage-max-length`` is RepLLaMA's passage, ``--max-length`` RankLLaMA's pair."""
+        if self.objective == "repllama":
+            if self.max_length is not None:
+                fail(
+                    "--max-length is RankLLaMA's pair length (query + document); RepLLaMA cuts queries and "
+                    "passages on their own: --query-max-length and --passage-max-length"
+                )
+            self.passage_max_length = PASSAGE_MAX_LENGTH if self.passage_max_length is None else self.passage_max_length
+            lengths = ("passage_max_length",)
+        else:
+            if self.passage_max_length is not None:
+                fail(
+                    "--passage-max-length is RepLLaMA's; a RankLLaMA pair is cut as a whole, as rerank cuts it: "
+                    "give --max-length (query + document + template tokens), e.g. --max-length "
+                    f"{self.query_max_length + self.passage_max_length} for --query-max-length "
+                    f"{self.query_max_length} --passage-max-length {self.passage_max_length}"
+                )
+            self.max_length = RERANK_TRAIN_MAX_LENGTH if self.max_length is None else self.max_length
+            lengths = ("max_length",)
+            if self.max_length <= self.query_max_length:
+                fail(f"--max-length {self.max_length} leaves no room for the document after --query-max-length")
+        for name in lengths:
+            if getattr(self, name) < 1:
+                fail(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+
+    def served_lengths(self) -> dict | None:
+        """RankLLaMA: the lengths the model is trained with, recorded with it so that serving uses them."""
+        if self.objective != "rankllama":
+            return None
+        return {"query_max_length": self.query_max_length, "max_length": self.max_length}
 
     def to_dict(self) -> dict:
         out = asdict(self)

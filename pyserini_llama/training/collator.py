@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..defaults import PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH
 from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
 from ..modeling.tokens import SpecialTokens, encode_with_eos, pad_right
 from .dataset import TrainGroup
@@ -44,8 +45,8 @@ class RepLLaMACollator:
     def __init__(
         self,
         tokenizer,
-        query_max_length: int = 32,
-        passage_max_length: int = 196,
+        query_max_length: int = QUERY_MAX_LENGTH,
+        passage_max_length: int = PASSAGE_MAX_LENGTH,
         distil: bool = False,
         text_case: str = "as-is",
     ):

@@ -6,23 +6,19 @@ tokenizer is dropped when it is the base model's own, since the loaders then tak
 Loading casts the weights back to the model's dtype; fp16 rounding of LoRA A/B changes the merged
 weights by far less than training noise (tests/test_shipped_models.py compares the rankings).
 
-Example::
-
-    python -m pyserini_llama.training.export runs/repllama-smollm2-135m \\
-        pyserini_llama/models/repllama-smollm2-135m --dtype float16
+The command is ``python -m pyserini_llama.export`` (``pyserini-llama-export``, :mod:`pyserini_llama.export`);
+``python -m pyserini_llama.training.export`` still runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import PyseriniLlamaError, run_cli
+from ..errors import PyseriniLlamaError
 
 logger = logging.getLogger(__name__)
 
@@ -88,26 +84,7 @@ def export_adapter(source: str | Path, target: str | Path, *, dtype: str = "floa
     return info
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.training.export",
-        description="Write a training output's LoRA adapter as a small shippable directory (fp16 by default).",
-        epilog=__doc__.split("Example::", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("source", help="training output directory (or a checkpoint-N inside it)")
-    parser.add_argument("target", help="directory to write")
-    parser.add_argument("--dtype", choices=SAVE_DTYPES, default="float16", help="tensor dtype (default: float16)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing target (its README.md is kept)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    info = export_adapter(args.source, args.target, dtype=args.dtype, overwrite=args.overwrite)
-    print(f"wrote {args.target}: {info['parameters']} parameters in {info['tensors']} tensors, {info['bytes']} bytes")
-    return 0
+if __name__ == "__main__":  # the command's old name; runpy, not an import, so no import goes upwards
+    import runpy
 
-
-def cli() -> None:
-    run_cli(main)
-
-
-if __name__ == "__main__":
-    cli()
+    runpy.run_module("pyserini_llama.export", run_name="__main__", alter_sys=True)

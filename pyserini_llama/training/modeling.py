@@ -344,11 +344,14 @@ def build_train_model(backbone, args: TrainingArguments, tokenizer=None) -> nn.M
     return RankLLaMATrainModel(backbone, args.group_size, forward, **distil)
 
 
-def save_trained(backbone, tokenizer, directory: str | Path, text_case: str = "as-is") -> None:
+def save_trained(
+    backbone, tokenizer, directory: str | Path, text_case: str = "as-is", lengths: dict | None = None
+) -> None:
     """Write the adapter (or the full model) and the tokenizer; the inference loaders read this directly.
 
-    A ``text_case`` other than ``as-is`` is recorded in ``input_format.json``, so every loader serves
-    the model with the input normalisation it was trained with.
+    A ``text_case`` other than ``as-is`` and the ``lengths`` given (RankLLaMA: ``query_max_length`` and
+    ``max_length``, the whole pair) are recorded in ``input_format.json``, so every loader serves the model
+    with the input normalisation and lengths it was trained with.
     """
     directory = Path(directory)
     # Embeddings are never resized here; "auto" would look the base model up on the hub at every save.
@@ -356,8 +359,9 @@ def save_trained(backbone, tokenizer, directory: str | Path, text_case: str = "a
     try:
         backbone.save_pretrained(directory, **extra)
         tokenizer.save_pretrained(directory)
-        if text_case != "as-is":
-            (directory / INPUT_FORMAT_FILE).write_text(json.dumps({"text_case": text_case}) + "\n")
+        if text_case != "as-is" or lengths:
+            record = {"text_case": text_case, **(lengths or {})}
+            (directory / INPUT_FORMAT_FILE).write_text(json.dumps(record) + "\n")
     except OSError as exc:
         raise ModelLoadError(f"cannot write the model to {directory}: {exc}") from None
 
@@ -383,10 +387,28 @@ def load_trained_weights(backbone, directory: str | Path) -> None:
         from peft import set_peft_model_state_dict
 
         result = set_peft_model_state_dict(backbone, state)
-        if getattr(result, "unexpected_keys", None):
-            raise ModelLoadError(f"{directory}: adapter weights do not fit the model ({result.unexpected_keys[:3]})")
+        # The backbone's frozen weights are "missing" from an adapter by design; trained ones must all be there.
+        missing = [k for k in getattr(result, "missing_keys", []) if _is_trained_key(k)]
+        unexpected = list(getattr(result, "unexpected_keys", []))
     else:
-        backbone.load_state_dict(state, strict=True)
+        result = backbone.load_state_dict(state, strict=False)
+        missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+    if missing or unexpected:
+        raise ModelLoadError(f"{directory}: saved weights do not fit the model ({key_mismatch(missing, unexpected)})")
+
+
+def key_mismatch(missing: list[str], unexpected: list[str]) -> str:
+    """``missing a, b, c ...; unexpected d``: the first few keys of a state that does not fit."""
+    return "; ".join(
+        f"{what} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+        for what, keys in (("missing", missing), ("unexpected", unexpected))
+        if keys
+    )
+
+
+def _is_trained_key(key: str) -> bool:
+    """A PEFT state key of a weight the adapter trains (LoRA A/B, or a module saved whole such as the score head)."""
+    return ".lora_" in key or "modules_to_save" in key
 
 
 def _lora_key_suffix(key: str) -> str | None:

@@ -12,6 +12,8 @@ short to write and easy to check when they are in one place:
   grad-scaler, step, data position, options, and every process's RNG state) is written to a
   hidden temporary directory and renamed; a kill at any moment leaves the previous one intact.
   Rerunning the same command resumes from the newest, so at most the steps since it are lost.
+  States are tensors and plain containers, loaded with ``weights_only=True`` (nothing is unpickled),
+  and weights that do not fit the model (missing or unexpected keys) are refused, not skipped.
 * **DDP equals one big batch.** See ``RepLLaMATrainModel.gradient_scale``.
 
 The final model goes to ``--output`` itself (loadable by ``RepLLaMAEncoder`` / ``RankLLaMAReranker``),
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..errors import PyseriniLlamaError
+from ..errors import ModelLoadError, PyseriniLlamaError
 from .arguments import TrainingArguments, TrainingConfigError
 from .collator import RankLLaMACollator, RepLLaMACollator
 from .dataset import TrainDataset, read_train_files
@@ -44,6 +46,7 @@ from .modeling import (
     build_train_model,
     fit_score_head,
     hf_model,
+    key_mismatch,
     load_lora_weights,
     load_trainable,
     load_trained_weights,
@@ -76,18 +79,46 @@ def init_distributed(args: TrainingArguments) -> tuple[int, int]:
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain lists and numbers, so that it loads with ``weights_only=True``."""
+    version, words, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(words), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(words), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_state_file(path: Path):
+    """A checkpoint's ``.pt`` state, loaded with ``weights_only=True``: tensors and plain containers only.
+
+    Unpickling arbitrary objects could run code from whoever wrote the checkpoint, so a file that needs
+    it (a hostile one, or one an earlier version wrote with numpy objects inside) is refused, not run.
+    """
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingConfigError(
+            f"{path}: holds pickled Python objects, which are not unpickled (that could run code): {first}. "
+            "If it was written by an earlier version of pyserini-llama, resume with that version, or pass "
+            "--overwrite-output to start over"
+        ) from None
 
 
 def latest_checkpoint(output: str | Path) -> Path | None:
@@ -182,7 +213,7 @@ class Trainer:
             self.backbone,
             self.tokenizer,
             query_max_length=args.query_max_length,
-            max_length=args.query_max_length + args.passage_max_length,
+            max_length=args.max_length,
             append_eos=args.append_eos,
             text_case=args.text_case,
         )
@@ -405,7 +436,7 @@ class Trainer:
         staging = self._staging(name)
         torch.save(rng_state(), staging / f"rng_state_{self.rank}.pt")
         if self.rank == 0:
-            save_trained(self.backbone, self.tokenizer, staging, text_case=self.args.text_case)
+            save_trained(self.backbone, self.tokenizer, staging, self.args.text_case, self.args.served_lengths())
             state = {
                 "step": self.step,
                 "epoch": self.step // self.steps_per_epoch,
@@ -441,7 +472,10 @@ class Trainer:
         """The directory of ``adapter``, checked to have this run's LoRA shape (else its weights would not fit)."""
         from ..modeling.loading import read_adapter_config
 
-        found = read_adapter_config(str(adapter))
+        try:
+            found = read_adapter_config(str(adapter))
+        except ModelLoadError as exc:
+            raise TrainingConfigError(f"{flag} {adapter}: {exc}") from None
         if found is None:
             raise TrainingConfigError(f"{flag} {adapter}: not a LoRA adapter directory (no adapter_config.json)")
         path, saved = found
@@ -490,8 +524,17 @@ class Trainer:
         """Trained parameters outside the backbone (a learned temperature): saved with the trainer state."""
         return {n: p.detach().cpu() for n, p in self.model.named_parameters() if not n.startswith("backbone.")}
 
+    def _load_extra_parameters(self, saved: dict, checkpoint: Path) -> None:
+        """The trainer state's parameters outside the backbone, which must be exactly this model's."""
+        expected = set(self._extra_parameters())
+        missing, unexpected = sorted(expected - set(saved)), sorted(set(saved) - expected)
+        if missing or unexpected:
+            shown = key_mismatch(missing, unexpected)
+            raise TrainingConfigError(f"{checkpoint}: trained parameters do not fit this model ({shown})")
+        self.model.load_state_dict(saved, strict=False)  # the backbone's own weights came from its safetensors
+
     def load_checkpoint(self, checkpoint: Path) -> None:
-        state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
+        state = load_state_file(checkpoint / STATE_FILE)
         differing = self.args.differences(state["args"])
         if differing:
             shown = ", ".join(f"--{n.replace('_', '-')}" for n in differing[:4])
@@ -505,13 +548,16 @@ class Trainer:
                 f"(now {self.world_size}), so the data order stays the same"
             )
         load_trained_weights(self.backbone, checkpoint)
-        self.model.load_state_dict(state.get("train_model", {}), strict=False)
+        self._load_extra_parameters(state.get("train_model", {}), checkpoint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         rng_file = checkpoint / f"rng_state_{self.rank}.pt"
-        set_rng_state(torch.load(rng_file, weights_only=False))
+        try:
+            set_rng_state(load_state_file(rng_file))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TrainingConfigError(f"{rng_file}: not an RNG state this version wrote ({exc})") from None
         self.step = state["step"]
         if self.rank == 0:
             _log_records_up_to(self.output / LOG_FILE, self.step)
@@ -521,7 +567,7 @@ class Trainer:
         """Model + tokenizer into ``--output``; the config files, then the marker, are moved in last."""
         staging = self._staging("final")
         if self.rank == 0:
-            save_trained(self.backbone, self.tokenizer, staging, text_case=self.args.text_case)
+            save_trained(self.backbone, self.tokenizer, staging, self.args.text_case, self.args.served_lengths())
             info = {**self.args.to_dict(), "steps": self.step, "world_size": self.world_size}
             (staging / FINISHED_MARKER).write_text(json.dumps(info, indent=2) + "\n")
             last = ("adapter_config.json", "config.json", FINISHED_MARKER)

@@ -11,17 +11,33 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ...bootstrap import import_pyserini
 from ...data.runs import Run
+from ...defaults import HITS
 from ...encoders.repllama import RepLLaMAEncoder
 from ...encoders.resumable import DEFAULT_CHUNK_SIZE, DEFAULT_COMMIT_SECONDS, encode_resumable
 
 logger = logging.getLogger(__name__)
 
 
-def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):
-    """Pyserini's ``FaissSearcher`` over ``index``, with RepLLaMA as its query encoder."""
+@dataclass
+class FaissIndex:
+    """Pyserini's ``FaissSearcher`` and what we know of its index, kept beside it (nothing is set on Pyserini's object).
+
+    ``segments``: the ``segments.json`` manifest of a FirstP/MaxP segment index (None: one vector per document).
+    ``explicit_ef_search``: the user fixed HNSW's efSearch (``--ef-search``), so it is not raised to fit the depth.
+    """
+
+    searcher: Any
+    segments: dict | None = None
+    explicit_ef_search: bool = False
+
+
+def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder) -> FaissIndex:
+    """Pyserini's ``FaissSearcher`` over ``index``, with RepLLaMA as its query encoder, and the index's segment manifest."""
     from pathlib import Path
 
     from ...encoders.pyserini_adapters import RepLLaMAQueryEncoder
@@ -31,13 +47,14 @@ def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):
     faiss_module = import_pyserini("pyserini.search.faiss")
     query_encoder = RepLLaMAQueryEncoder(encoder=encoder)
     index = str(resolve_index(index, device=encoder.device))  # our registry names -> cached or built directory
+    segments = None
     if Path(index).is_dir():
         if not (Path(index) / "index").is_file() or not (Path(index) / "docid").is_file():
             raise PyseriniLlamaError(f"{index}: not a Pyserini FAISS index (needs the files 'index' and 'docid')")
         searcher = faiss_module.FaissSearcher(str(index), query_encoder)
         from ...modeling.segments import read_manifest
 
-        searcher.pyserini_llama_segments = read_manifest(index)
+        segments = read_manifest(index)
     else:
         try:
             searcher = faiss_module.FaissSearcher.from_prebuilt_index(index, query_encoder)
@@ -49,15 +66,15 @@ def open_faiss_searcher(index: str, encoder: RepLLaMAEncoder):
         raise PyseriniLlamaError(
             f"{index} holds {searcher.dimension}-dim vectors but the encoder makes {encoder.dimension}-dim ones"
         )
-    return searcher
+    return FaissIndex(searcher, segments)
 
 
 def dense_search(
-    searcher,
+    index: FaissIndex,
     encoder: RepLLaMAEncoder,
     queries: Mapping[str, str],
     *,
-    hits: int = 1000,
+    hits: int = HITS,
     threads: int = 1,
     batch_size: int | None = None,
     remove_query: bool = False,
@@ -85,11 +102,13 @@ def dense_search(
         what="queries",
     )
     k = hits + 1 if remove_query else hits
-    manifest = getattr(searcher, "pyserini_llama_segments", None)
+    manifest = index.segments
     if manifest and manifest.get("aggregate") == "maxp":
-        found_by_qid = _search_segments(searcher, vectors, qids, k, threads, manifest)
+        found_by_qid = _search_segments(index, vectors, qids, k, threads, manifest)
     else:
-        results = _batch_search_keeping_torch_threads(searcher, vectors, qids, k, threads)
+        results = _batch_search_keeping_torch_threads(
+            index.searcher, vectors, qids, k, threads, index.explicit_ef_search
+        )
         found_by_qid = {qid: [(h.docid, float(h.score)) for h in results[qid]] for qid in qids}
     run: Run = {}
     for qid in qids:
@@ -98,7 +117,7 @@ def dense_search(
     return run
 
 
-def _search_segments(searcher, vectors, qids: list[str], k: int, threads: int, manifest: dict) -> Run:
+def _search_segments(index: FaissIndex, vectors, qids: list[str], k: int, threads: int, manifest: dict) -> Run:
     """Best-first documents (MaxP) from segment hits: ``k`` distinct documents per query if the index has them.
 
     Fetching ``k x (most segments of any document)`` segment hits would always suffice but can
@@ -109,7 +128,7 @@ def _search_segments(searcher, vectors, qids: list[str], k: int, threads: int, m
 
     from ...modeling.segments import collapse_hits
 
-    total = int(searcher.num_docs)
+    total = int(index.searcher.num_docs)
     bound = min(total, k * max(1, int(manifest.get("max_segments") or total)))
     per_doc = manifest.get("vectors", total) / max(1, manifest.get("documents", 1))
     depth = min(bound, max(k, math.ceil(2 * k * per_doc)))
@@ -118,7 +137,7 @@ def _search_segments(searcher, vectors, qids: list[str], k: int, threads: int, m
     pending = list(qids)
     while pending:
         results = _batch_search_keeping_torch_threads(
-            searcher, vectors[[rows[q] for q in pending]], pending, depth, threads
+            index.searcher, vectors[[rows[q] for q in pending]], pending, depth, threads, index.explicit_ef_search
         )
         short = []
         for qid in pending:
@@ -131,7 +150,9 @@ def _search_segments(searcher, vectors, qids: list[str], k: int, threads: int, m
     return out
 
 
-def _batch_search_keeping_torch_threads(searcher, vectors, qids: list[str], k: int, threads: int):
+def _batch_search_keeping_torch_threads(
+    searcher, vectors, qids: list[str], k: int, threads: int, explicit_ef_search: bool = False
+):
     """Pyserini's ``batch_search`` calls ``faiss.omp_set_num_threads(threads)``; torch shares that
     OpenMP runtime, so without the restore every later model call in the process (RankLLaMA after
     dense retrieval in one pipeline) would run on ``threads`` cores, by default one."""
@@ -139,8 +160,7 @@ def _batch_search_keeping_torch_threads(searcher, vectors, qids: list[str], k: i
 
     from ...indexing.faiss_types import fit_search_depth
 
-    explicit = getattr(searcher, "pyserini_llama_explicit_ef_search", False)
-    fit_search_depth(searcher.index, k, explicit_ef_search=explicit)  # HNSW returns at most ~efSearch hits
+    fit_search_depth(searcher.index, k, explicit_ef_search=explicit_ef_search)  # HNSW returns at most ~efSearch hits
     torch_threads = torch.get_num_threads()
     try:
         return searcher.batch_search(vectors, qids, k=k, threads=threads)

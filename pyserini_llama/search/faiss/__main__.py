@@ -7,7 +7,8 @@ import logging
 import runpy
 import sys
 
-from ...cli_options import add_model_options, add_resume_options, check_resume_options, model_options
+from ...cli_options import add_model_options, add_resume_options, check_resume_options, command_parser, model_options
+from ...defaults import ENCODE_BATCH_SIZE, ENCODE_MAX_LENGTH, HITS
 from ...errors import run_cli
 
 logger = logging.getLogger("pyserini_llama.search.faiss")
@@ -30,11 +31,10 @@ resumes, writing the same run byte for byte. Any other --encoder-class is handed
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.search.faiss",
-        description="Search a Pyserini FAISS index with RepLLaMA query embeddings; write a TREC run.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        "python -m pyserini_llama.search.faiss",
+        "Search a Pyserini FAISS index with RepLLaMA query embeddings; write a TREC run.",
+        EXAMPLE,
     )
     p.add_argument("--index", required=True, help="FAISS index directory (index + docid) or prebuilt index name")
     p.add_argument("--topics", required=True, help="topic name, TSV file or BEIR queries.jsonl")
@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder-class", default="repllama", help="repllama (default); others go to pyserini")
     p.add_argument("--output", required=True, help="run file to write")
     p.add_argument("--output-format", choices=("trec", "msmarco"), default="trec")
-    p.add_argument("--hits", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=16, help="queries per encoder batch")
+    p.add_argument("--hits", type=int, default=HITS)
+    p.add_argument("--batch-size", type=int, default=ENCODE_BATCH_SIZE, help="queries per encoder batch")
     p.add_argument("--threads", type=int, default=1, help="FAISS search threads")
     add_resume_options(p, "queries")
     p.add_argument("--ef-search", type=int, default=None, help="HNSW search beam (HNSW indexes only; >= --hits)")
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="where FAISS searches: auto = the GPUs when --device cuda and faiss-gpu is installed, else CPU",
     )
-    p.add_argument("--max-length", type=int, default=512, help="query max length in tokens, EOS included")
+    p.add_argument("--max-length", type=int, default=ENCODE_MAX_LENGTH, help="query max length in tokens, EOS included")
     p.add_argument("--query-prefix", default=None, help='query prefix (default "query: ")')
     p.add_argument("--dimension", type=int, default=None, help="Matryoshka prefix length (must match the index)")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id")
@@ -93,18 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.query_prefix is not None:
         encoder.query_prefix = args.query_prefix
-    searcher = open_faiss_searcher(args.index, encoder)
-    searcher.index = prepare_for_search(
-        searcher.index,
+    index = open_faiss_searcher(args.index, encoder)
+    index.searcher.index = prepare_for_search(
+        index.searcher.index,
         ef_search=args.ef_search,
         nprobe=args.nprobe,
         faiss_device=args.faiss_device,
         model_device=args.device,
     )
-    searcher.pyserini_llama_explicit_ef_search = args.ef_search is not None
+    index.explicit_ef_search = args.ef_search is not None
     work_dir = work_dir_for(args.output)  # encoded queries, committed as they are made; a rerun resumes
     run = dense_search(
-        searcher,
+        index,
         encoder,
         queries,
         hits=args.hits,

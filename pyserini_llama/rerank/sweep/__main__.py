@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli_options import INTERPOLATION_NORMS
-from ..errors import PyseriniLlamaError, run_cli
+from ...cli_options import INTERPOLATION_NORMS, command_parser
+from ...errors import PyseriniLlamaError, run_cli
 
 EXAMPLE = """example (SciFact: W is fitted on train, then used once on test):
   python -m pyserini_llama.pipeline --dataset ../shared/data/beir/scifact --split train \\
@@ -28,11 +28,10 @@ train/dev queries only: a W picked on the test queries overstates the result you
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pyserini_llama.rerank.sweep",
-        description="Evaluate rerank --interpolate W over a grid of W on a train/dev split and print the best W.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "python -m pyserini_llama.rerank.sweep",
+        "Evaluate rerank --interpolate W over a grid of W on a train/dev split and print the best W.",
+        EXAMPLE,
     )
     parser.add_argument("--first", required=True, help="first-stage run (TREC or MS MARCO) that was reranked")
     parser.add_argument("--reranked", required=True, help="its pure reranking (rerank without --interpolate)")
@@ -65,11 +64,11 @@ def format_table(results: list[tuple[float, float]], metric: str, best: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..atomic import write_json_atomic
-    from ..data.qrels import read_qrels
-    from ..data.runs import read_run
-    from ..eval import parse_metric
-    from .interpolation import best_weight, interpolate_reranking, parse_weights, sweep_interpolation
+    from ...atomic import write_json_atomic
+    from ...data.qrels import read_qrels
+    from ...data.runs import read_run
+    from ...eval import parse_metric
+    from ..interpolation import best_weight, interpolate_reranking, parse_weights, sweep_interpolation
 
     args = build_parser().parse_args(argv)
     if args.depth < 1:
