@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import functools
 import importlib
 import io
 import logging
@@ -59,6 +60,7 @@ class Command:
         return f"{self.path.relative_to(REPO)}:{self.line}"
 
 
+@functools.cache
 def console_scripts() -> dict[str, str]:
     config = configparser.ConfigParser()
     config.read(REPO / "setup.cfg")
