@@ -542,8 +542,8 @@ fi
 printf '== total %.1f s (budget %s s)\n' "$TOTAL" "$TIME_BUDGET_S"
 cat <<EOF
 export them as the shipped models (CPU machine):
-  python -m pyserini_llama.training.export $DEST/repllama pyserini_llama/models/repllama-smollm2-135m --overwrite
-  python -m pyserini_llama.training.export $DEST/rankllama pyserini_llama/models/rankllama-smollm2-135m --overwrite
+  python -m pyserini_llama.export $DEST/repllama pyserini_llama/models/repllama-smollm2-135m --overwrite
+  python -m pyserini_llama.export $DEST/rankllama pyserini_llama/models/rankllama-smollm2-135m --overwrite
 evaluate them (CPU machine with Pyserini and Java), e.g. SciFact test, RepLLaMA + hybrid + RankLLaMA on the top 20:
   python -m pyserini_llama.pipeline --dataset ../shared/data/beir/scifact --split test \\
     --output-dir runs/gpu-train-eval/scifact-test --stages bm25,repllama,hybrid,rankllama \\

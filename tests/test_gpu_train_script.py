@@ -81,7 +81,7 @@ def test_cpu_smoke_trains_both_models_end_to_end(tiny_llama, train_files, tmp_pa
     with tarfile.open(out / "gpu_train.tar.gz") as archive:
         names = set(archive.getnames())
     assert {"timings.json", "repllama/adapter_model.safetensors", "rankllama/input_format.json"} <= names
-    assert f"python -m pyserini_llama.training.export {out}/repllama pyserini_llama/models/repllama-smollm2-135m" in (
+    assert f"python -m pyserini_llama.export {out}/repllama pyserini_llama/models/repllama-smollm2-135m" in (
         done.stdout
     )
     assert f"--reranker {out}/rankllama" in done.stdout
