@@ -139,8 +139,11 @@ def check_stage_specs(args: argparse.Namespace) -> None:
             raise PyseriniLlamaError(f"--first-stage {spec}: not bm25, repllama or an existing run file")
 
 
-def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path):
-    """A first stage for one --first-stage value; indexes are built in (or reused from) ``index_dir``."""
+def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path, read: dict | None = None):
+    """A first stage for one --first-stage value; indexes are built in (or reused from) ``index_dir``.
+
+    ``read``: runs already read, by resolved path (the --teacher runs), so a file that is both is read once.
+    """
     from ..data.lucene_store import is_lucene_index
     from ..search.multistage import BM25Stage, RepLLaMAStage, RunStage
 
@@ -165,7 +168,8 @@ def open_stage(spec: str, args: argparse.Namespace, corpus: str, index_dir: Path
         return RepLLaMAStage(index, encoder, threads=args.threads, batch_size=args.batch_size)
     from ..data.runs import read_run
 
-    return RunStage(read_run(spec, skip_bad_lines=args.skip_bad_lines))
+    run = (read or {}).get(Path(spec).resolve())  # read strictly, so the same as with --skip-bad-lines
+    return RunStage(run if run is not None else read_run(spec, skip_bad_lines=args.skip_bad_lines))
 
 
 def repllama_index(encoder, args: argparse.Namespace, corpus: str, index_dir: Path) -> Path:
@@ -221,24 +225,24 @@ def main(argv: list[str] | None = None) -> int:
     if not queries:
         raise PyseriniLlamaError(f"{args.dataset}: no judged query of split {args.split} has text")
     queries_with_positives(queries, qrels, options.relevance_level)  # fail now, not after indexing
-    annotate, teacher_stats = None, None
+    annotate, teacher_stats, read = None, None, {}
     if args.teacher:
         from functools import partial
 
+        from ..data.score_fusion import parse_weighted
         from ..teacher import TeacherStats, annotate_example, load_teacher
 
         teacher_stats = TeacherStats()
+        teacher = load_teacher(args.teacher, args.teacher_normalise)
+        read = {Path(parse_weighted(s)[0]).resolve(): run for s, run in zip(args.teacher, teacher.runs, strict=True)}
         annotate = partial(
-            annotate_example,
-            scorer=load_teacher(args.teacher, args.teacher_normalise),
-            stats=teacher_stats,
-            uncovered_positive=args.uncovered_positive,
+            annotate_example, scorer=teacher, stats=teacher_stats, uncovered_positive=args.uncovered_positive
         )
     corpus = args.corpus or args.dataset
     documents = open_document_store(corpus)
     with tempfile.TemporaryDirectory(prefix="pyserini-llama-mine-") as scratch:
         index_dir = Path(args.index_dir or scratch)
-        stages = [open_stage(spec, args, corpus, index_dir) for spec in args.first_stage]
+        stages = [open_stage(spec, args, corpus, index_dir, read) for spec in args.first_stage]
         stats = mine_hard_negatives(
             queries,
             qrels,
