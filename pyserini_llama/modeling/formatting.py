@@ -49,7 +49,8 @@ def apply_case(text: str, text_case: str = "as-is") -> str:
 
 def format_document(document: Document, prefix: str = PASSAGE_PREFIX, text_case: str = "as-is") -> str:
     """:func:`format_passage` of a document's text, title and url, title and text each under ``text_case``:
-    RepLLaMA's passages (``passage: ``) and RankLLaMA's documents (``document: ``) alike."""
+    RepLLaMA's passages (``passage: ``) and RankLLaMA's documents (``document: ``) alike, at inference and in
+    training (a training passage has the same three fields)."""
     return format_passage(
         apply_case(document.text, text_case), apply_case(document.title, text_case), document.url, prefix
     )

@@ -4,7 +4,7 @@ A model trained on inputs that differ from what the encoder or reranker feeds it
 (another prefix, a missing EOS, other truncation) loses accuracy silently. So nothing here
 formats or tokenizes on its own:
 
-* RepLLaMA: :func:`~pyserini_llama.modeling.formatting.format_query` / ``format_passage`` and
+* RepLLaMA: :func:`~pyserini_llama.modeling.formatting.format_query` / ``format_document`` and
   :func:`~pyserini_llama.modeling.tokens.encode_with_eos`, the calls ``RepLLaMAEncoder`` makes;
 * RankLLaMA: the reranker's own :meth:`RankLLaMAReranker.format_pairs` and ``encode_pairs`` (prefixes,
   case rule, pair template, query cut, document cut, optional EOS), as ``score_pairs`` does.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from ..defaults import PASSAGE_MAX_LENGTH, QUERY_MAX_LENGTH
-from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_passage, format_query
+from ..modeling.formatting import PASSAGE_PREFIX, QUERY_PREFIX, apply_case, format_document, format_query
 from ..modeling.tokens import SpecialTokens, encode_with_eos, pad_right
 from .dataset import TrainGroup
 
@@ -61,11 +61,7 @@ class RepLLaMACollator:
         """``(query token ids, passage token ids)``, unpadded, passages query-major."""
         case = self.text_case
         queries = [format_query(apply_case(g.query, case), QUERY_PREFIX) for g in groups]
-        passages = [
-            format_passage(apply_case(p.text, case), apply_case(p.title, case), p.url, PASSAGE_PREFIX)
-            for g in groups
-            for p in g.passages
-        ]
+        passages = [format_document(p, PASSAGE_PREFIX, case) for g in groups for p in g.passages]
         return (
             encode_with_eos(self.tokenizer, queries, self.query_max_length, self.special),
             encode_with_eos(self.tokenizer, passages, self.passage_max_length, self.special),
