@@ -14,7 +14,6 @@ Only the corpus is read: no query of any split, test included, is used.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -38,7 +37,7 @@ def pseudo_queries(corpus_path: str | Path, min_words: int = 3, max_words: int =
 
 def write_pseudo_dataset(dataset: str | Path, output_dir: str | Path, split: str = "pseudo", **limits) -> int:
     """Write the pseudo-query dataset (see the module doc); returns the number of queries."""
-    from ...atomic import atomic_write
+    from ...atomic import atomic_write, write_jsonl_atomic
     from ...data.corpus import corpus_files
 
     files = corpus_files(dataset)
@@ -53,12 +52,7 @@ def write_pseudo_dataset(dataset: str | Path, output_dir: str | Path, split: str
     if link.is_symlink() or link.exists():
         link.unlink()
     os.symlink(Path(files[0]).resolve(), link)
-    atomic_write(
-        out / "queries.jsonl",
-        lambda f: f.writelines(
-            json.dumps({"_id": q, "text": t}, ensure_ascii=False) + "\n" for q, (t, _) in found.items()
-        ),
-    )
+    write_jsonl_atomic(({"_id": q, "text": t} for q, (t, _) in found.items()), out / "queries.jsonl")
     atomic_write(
         out / "qrels" / f"{split}.tsv",
         lambda f: f.writelines(["query-id\tcorpus-id\tscore\n", *(f"{q}\t{d}\t1\n" for q, (_, d) in found.items())]),
