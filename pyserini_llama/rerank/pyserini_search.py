@@ -91,6 +91,7 @@ def _positive_int(text: str) -> int:
 def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     """The ``--reranker`` option group (all default to None: unset flags keep the rerank command's defaults)."""
     from ..cli_options import add_interpolation_options  # standard library only
+    from ..modeling.tokens import DEFAULT_MAX_BATCH_TOKENS  # standard library only
     from ..precision import PRECISION_METAVAR, precision_arg  # standard library only
 
     group = parser.add_argument_group(GROUP_TITLE, GROUP_DESCRIPTION)
@@ -108,7 +109,7 @@ def add_reranking_options(parser: argparse.ArgumentParser) -> None:
         "--rerank-batch-size": f"pairs per model batch (default: {RERANK_BATCH_SIZE})",
         "--rerank-max-length": f"pair tokens (default: the model's input_format.json, else {RERANK_MAX_LENGTH})",
         "--rerank-query-max-length": f"query tokens (default: the model's record, else {QUERY_MAX_LENGTH})",
-        "--rerank-max-batch-tokens": "padded tokens per model batch (default: 8192)",
+        "--rerank-max-batch-tokens": f"padded tokens per model batch (default: {DEFAULT_MAX_BATCH_TOKENS})",
     }
     for flag, help_text in ints.items():
         group.add_argument(flag, type=_positive_int, metavar="N", help=help_text)
