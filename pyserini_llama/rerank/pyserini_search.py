@@ -229,13 +229,10 @@ def rerank_into(
     first_stage: str, output: str, queries: Mapping[str, str], args: argparse.Namespace, corpus: str
 ) -> None:
     """Rerank Pyserini's run with the rerank command's own code; a user error ends the process like our CLIs."""
-    from ..errors import PyseriniLlamaError
+    from ..errors import PyseriniLlamaError, configure_logging
     from .__main__ import main as rerank_main
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-        )
+    configure_logging()
     argv = ["--topics", str(args.topics), "--run", first_stage, "--corpus", corpus, "--output", output]
     argv += rerank_argv(args)
     logger.info("reranking the first-stage run with %s into %s", args.reranker, output)
