@@ -55,11 +55,16 @@ class SkippedLines:
         return f"{self.path}: skipped {len(self.reasons)} bad line(s): {first}{more}"
 
 
-def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run a CLI entry point; user errors become one ``error:`` line and exit status 2."""
+def configure_logging() -> None:
+    """Our commands' logging: INFO and up on stderr, timestamped; nothing changes where logging is already set up."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+
+
+def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+    """Run a CLI entry point; user errors become one ``error:`` line and exit status 2."""
+    configure_logging()
     try:
         code = main(argv)
     except PyseriniLlamaError as exc:

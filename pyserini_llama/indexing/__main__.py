@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from ..cli_options import command_parser
 from ..errors import run_cli
@@ -44,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     from .shards import build_from_shards
 
     build_from_shards(args.shards, args.output, index_options(args))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import atomic_write, write_json_atomic
@@ -289,11 +289,8 @@ class Pipeline:
         ``run.rankllama.trec`` is the pure run without ``--rerank-interpolate`` and ``run.rankllama-pure.trec``
         with it; switching interpolation on or off must not rerank again what one of them already holds.
         """
-        artifact = self.artifacts[key]
         other = "rankllama" if key == PURE else PURE
-        twin = Artifact(
-            f"run.{other}", self.out / f"run.{other}.trec", artifact.params, artifact.build, artifact.inputs
-        )
+        twin = replace(self.artifacts[key], name=f"run.{other}", path=self.out / f"run.{other}.trec")
         return twin.path if twin.is_current() else None
 
     def needs_reranker(self) -> bool:

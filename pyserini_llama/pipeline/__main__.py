@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -150,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from . import Pipeline, PipelineConfig, format_table
 
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     norm = interpolation_from_args(args.rerank_interpolate, args.rerank_interpolate_norm, "--rerank-interpolate")
     config = PipelineConfig(
         dataset=args.dataset,

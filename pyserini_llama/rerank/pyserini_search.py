@@ -91,6 +91,7 @@ def _positive_int(text: str) -> int:
 def add_reranking_options(parser: argparse.ArgumentParser) -> None:
     """The ``--reranker`` option group (all default to None: unset flags keep the rerank command's defaults)."""
     from ..cli_options import add_interpolation_options  # standard library only
+    from ..modeling.tokens import DEFAULT_MAX_BATCH_TOKENS  # standard library only
     from ..precision import PRECISION_METAVAR, precision_arg  # standard library only
 
     group = parser.add_argument_group(GROUP_TITLE, GROUP_DESCRIPTION)
@@ -108,7 +109,7 @@ def add_reranking_options(parser: argparse.ArgumentParser) -> None:
         "--rerank-batch-size": f"pairs per model batch (default: {RERANK_BATCH_SIZE})",
         "--rerank-max-length": f"pair tokens (default: the model's input_format.json, else {RERANK_MAX_LENGTH})",
         "--rerank-query-max-length": f"query tokens (default: the model's record, else {QUERY_MAX_LENGTH})",
-        "--rerank-max-batch-tokens": "padded tokens per model batch (default: 8192)",
+        "--rerank-max-batch-tokens": f"padded tokens per model batch (default: {DEFAULT_MAX_BATCH_TOKENS})",
     }
     for flag, help_text in ints.items():
         group.add_argument(flag, type=_positive_int, metavar="N", help=help_text)
@@ -228,13 +229,10 @@ def rerank_into(
     first_stage: str, output: str, queries: Mapping[str, str], args: argparse.Namespace, corpus: str
 ) -> None:
     """Rerank Pyserini's run with the rerank command's own code; a user error ends the process like our CLIs."""
-    from ..errors import PyseriniLlamaError
+    from ..errors import PyseriniLlamaError, configure_logging
     from .__main__ import main as rerank_main
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-        )
+    configure_logging()
     argv = ["--topics", str(args.topics), "--run", first_stage, "--corpus", corpus, "--output", output]
     argv += rerank_argv(args)
     logger.info("reranking the first-stage run with %s into %s", args.reranker, output)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from ..cli_options import command_parser
 from ..defaults import HITS
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.score_fusion import parse_weighted
     from . import annotate_with, load_teacher
 
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     if not args.compare and not (args.train and args.output) and not args.fused_run:
         raise PyseriniLlamaError("give --train and --output (annotate), --fused-run, or --qrels with --compare")
     if args.compare and not args.qrels:

@@ -102,9 +102,8 @@ def dense_search(
         what="queries",
     )
     k = hits + 1 if remove_query else hits
-    manifest = index.segments
-    if manifest and manifest.get("aggregate") == "maxp":
-        found_by_qid = _search_segments(index, vectors, qids, k, threads, manifest)
+    if index.segments and index.segments.get("aggregate") == "maxp":
+        found_by_qid = _search_segments(index, vectors, qids, k, threads)
     else:
         results = _batch_search_keeping_torch_threads(
             index.searcher, vectors, qids, k, threads, index.explicit_ef_search
@@ -117,7 +116,7 @@ def dense_search(
     return run
 
 
-def _search_segments(index: FaissIndex, vectors, qids: list[str], k: int, threads: int, manifest: dict) -> Run:
+def _search_segments(index: FaissIndex, vectors, qids: list[str], k: int, threads: int) -> Run:
     """Best-first documents (MaxP) from segment hits: ``k`` distinct documents per query if the index has them.
 
     Fetching ``k x (most segments of any document)`` segment hits would always suffice but can
@@ -128,6 +127,7 @@ def _search_segments(index: FaissIndex, vectors, qids: list[str], k: int, thread
 
     from ...modeling.segments import collapse_hits
 
+    manifest = index.segments
     total = int(index.searcher.num_docs)
     bound = min(total, k * max(1, int(manifest.get("max_segments") or total)))
     per_doc = manifest.get("vectors", total) / max(1, manifest.get("documents", 1))
