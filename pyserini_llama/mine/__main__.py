@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -205,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.corpus import open_document_store
     from . import MiningOptions, mine_hard_negatives, queries_with_positives
 
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     started = time.perf_counter()
     options = MiningOptions(
         depth=args.depth,
