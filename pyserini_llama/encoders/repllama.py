@@ -83,6 +83,7 @@ class RepLLaMAEncoder:
         self._loaded_by_name = isinstance(model, str | os.PathLike)
         self._base_model, self._tokenizer_name = base_model, tokenizer if isinstance(tokenizer, str) else None
         self.int8 = None  # precision.int8.Int8Quantizer for an int8 encoder
+        self._source = None  # modeling.loading.ModelSource of a model loaded by name: its files are read from it
         if isinstance(model, str | os.PathLike):
             self.name = str(model)
             loaded = load_for_inference(
@@ -93,11 +94,12 @@ class RepLLaMAEncoder:
                 base_model=base_model,
                 tokenizer_name=tokenizer,
             )
-            self.model, self.tokenizer, self.precision, self.int8 = (
+            self.model, self.tokenizer, self.precision, self.int8, self._source = (
                 loaded.model,
                 loaded.tokenizer,
                 loaded.precision,
                 loaded.int8,
+                loaded.source,
             )
             if self.int8 is not None and trunk_cache is not None:
                 raise ValueError("int8 and a trunk cache do not combine: the cache holds float states of the trunk")
@@ -122,9 +124,9 @@ class RepLLaMAEncoder:
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         if text_case is None:
-            from ..modeling.loading import recorded_text_case
+            from ..modeling.loading import read_input_format
 
-            text_case = recorded_text_case(self.name, base_model) if self._loaded_by_name else "as-is"
+            text_case = read_input_format(self._source).get("text_case", "as-is") if self._loaded_by_name else "as-is"
         apply_case("", text_case)  # an unknown rule fails here, not at the first text
         self.text_case = text_case
         self.split_forward = self._split_forward(trunk_cache, trunk_split)
@@ -135,7 +137,7 @@ class RepLLaMAEncoder:
         if trunk_cache is not None and trunk_split is None:
             from ..modeling.loading import adapter_layers
 
-            layers = adapter_layers(self.name)
+            layers = adapter_layers(self._source or self.name)
             if not layers:
                 raise ValueError(f"{self.name} is not a top-K LoRA adapter (no layers_to_transform); pass trunk_split")
             trunk_split = min(layers)

@@ -223,10 +223,16 @@ def _resolve_hub_id(name: str, base_model: str | None) -> ModelSource:
     return _peft_source(name, _read_adapter_base(Path(config_file)), base_model)
 
 
-def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path, dict] | None:
+def as_source(model: str | ModelSource, base_model: str | None = None) -> ModelSource:
+    """``model`` resolved (:func:`resolve_model_source`), or as it is if it is resolved already: whoever has a
+    source passes it on, so that one load looks the model up (a hub request for a hub id) once."""
+    return model if isinstance(model, ModelSource) else resolve_model_source(model, base_model)
+
+
+def read_adapter_config(name: str | ModelSource, base_model: str | None = None) -> tuple[Path, dict] | None:
     """``(adapter directory, its adapter_config.json)`` for a local LoRA adapter (short names resolved); None for
     a model that is not an adapter. A model that cannot be found or read raises :class:`ModelLoadError` with its cause."""
-    source = resolve_model_source(name, base_model)  # a missing or broken model says so, not "not an adapter"
+    source = as_source(name, base_model)  # a missing or broken model says so, not "not an adapter"
     config_file = Path(source.path, "adapter_config.json")
     if source.kind != "peft" or not config_file.is_file():
         return None
@@ -238,17 +244,25 @@ def read_adapter_config(name: str, base_model: str | None = None) -> tuple[Path,
 
 def recorded_input_format(name: str, base_model: str | None = None) -> dict:
     """What a local model directory or adapter records of its input in ``input_format.json`` (validated);
-    ``{}`` without one. Keys: ``text_case`` and, for RankLLaMA, ``query_max_length`` and ``max_length``
-    (the whole pair), the lengths it was trained with.
+    ``{}`` without one, or for a model that cannot be found (the loader itself reports it). See
+    :func:`read_input_format`; a model being loaded has it read by ``precision.load_for_inference``.
+    """
+    try:
+        source = resolve_model_source(name, base_model)
+    except ModelLoadError:  # the loader itself reports it
+        return {}
+    return read_input_format(source)
+
+
+def read_input_format(source: ModelSource) -> dict:
+    """What a resolved local model records of its input in ``input_format.json`` (validated); ``{}`` without
+    one. Keys: ``text_case`` and, for RankLLaMA, ``query_max_length`` and ``max_length`` (the whole pair), the
+    lengths it was trained with.
 
     Hub ids and models without the file keep the model cards' exact input and the callers' defaults.
     """
     from .formatting import INPUT_FORMAT_FILE, TEXT_CASES
 
-    try:
-        source = resolve_model_source(name, base_model)
-    except ModelLoadError:  # the loader itself reports it
-        return {}
     record = Path(source.path, INPUT_FORMAT_FILE)
     if not record.is_file():
         return {}
@@ -282,12 +296,7 @@ def serving_lengths(
     return query_max_length, max_length
 
 
-def recorded_text_case(name: str, base_model: str | None = None) -> str:
-    """The ``text_case`` a local model records in ``input_format.json``; ``as-is`` without one."""
-    return recorded_input_format(name, base_model).get("text_case", "as-is")
-
-
-def adapter_layers(name: str, base_model: str | None = None) -> list[int] | None:
+def adapter_layers(name: str | ModelSource, base_model: str | None = None) -> list[int] | None:
     """The decoder layers a LoRA adapter changes (``layers_to_transform``); None for all or a full model."""
     found = read_adapter_config(name, base_model)
     layers = found[1].get("layers_to_transform") if found else None
@@ -325,9 +334,9 @@ def _load_config(source: ModelSource, **config_kwargs):
     return config
 
 
-def model_config(name: str, base_model: str | None = None):
+def model_config(name: str | ModelSource, base_model: str | None = None):
     """The model's config (for an adapter, its base's), read without loading any weights."""
-    source = resolve_model_source(name, base_model)
+    source = as_source(name, base_model)
     return _load_config(source.base if source.kind == "peft" else source)
 
 
@@ -381,7 +390,7 @@ def load_tokenizer(source: ModelSource, tokenizer_name: str | None = None):
 
 
 def load_backbone(
-    name: str,
+    name: str | ModelSource,
     task: Task = "embedding",
     *,
     base_model: str | None = None,
@@ -402,7 +411,7 @@ def load_backbone(
 
     from .tokens import choose_pad_id
 
-    source = resolve_model_source(name, base_model)
+    source = as_source(name, base_model)
     tokenizer = load_tokenizer(source, tokenizer_name)
     weights = source.base if source.kind == "peft" else source
     kwargs = {"dtype": torch_dtype(dtype)}

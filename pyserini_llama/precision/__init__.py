@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelLoadError
-from ..modeling.loading import DTYPES
+from ..modeling.loading import DTYPES, ModelSource
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +65,20 @@ def weights_dtype(precision: str) -> str:
     return "float32" if precision == INT8 else precision
 
 
-def resolve_precision(
-    precision: str, *, device: str = "cpu", model: str | None = None, base_model: str | None = None
-) -> str:
-    """A concrete precision: ``auto`` becomes bfloat16 on a GPU, else the fastest acceptable one measured
-    on this CPU for ``model``'s shapes (its config is read, not its weights)."""
+def check_precision(precision: str, device: str = "cpu") -> tuple[str, tuple[str, ...]]:
+    """:func:`parse_precision`, and refuse int8 off the CPU: what can be told without the model."""
     mode, allowed = parse_precision(precision)
     if mode == INT8 and not str(device).startswith("cpu"):
         raise ModelLoadError(f"--dtype int8 runs on CPU only, not {device}; use bfloat16 on a GPU")
+    return mode, allowed
+
+
+def resolve_precision(
+    precision: str, *, device: str = "cpu", model: str | ModelSource | None = None, base_model: str | None = None
+) -> str:
+    """A concrete precision: ``auto`` becomes bfloat16 on a GPU, else the fastest acceptable one measured
+    on this CPU for ``model``'s shapes (its config is read, not its weights)."""
+    mode, allowed = check_precision(precision, device)
     if mode != AUTO:
         return mode
     if not str(device).startswith("cpu"):
@@ -104,12 +110,14 @@ def resolve_precision(
 
 @dataclass
 class InferenceModel:
-    """A model loaded for inference: its resolved precision and, for int8, the pending quantiser."""
+    """A model loaded for inference: its resolved precision, for int8 the pending quantiser, and where it came
+    from, so that callers reading more of the model (``loading.read_input_format``) look nothing up again."""
 
     model: Any
     tokenizer: Any
     precision: str
     int8: Any = None  # int8.Int8Quantizer until calibrated, then still describing the quantisation
+    source: ModelSource | None = None
 
 
 def load_for_inference(
@@ -125,14 +133,18 @@ def load_for_inference(
 
     For int8 the model comes back in float32 with an ``Int8Quantizer`` attached: quantising needs
     calibration inputs, which the encoder or reranker supplies before its first forward pass.
-    """
-    from ..modeling.loading import load_backbone
 
-    resolved = resolve_precision(precision, device=device, model=name, base_model=base_model)
+    The model is looked up once (for a hub id, one request): the precision and the weights are read from that
+    one source, returned for whatever else the caller reads of the model.
+    """
+    from ..modeling.loading import load_backbone, resolve_model_source
+
+    check_precision(precision, device)  # a wrong --dtype is reported before the model is looked up
+    source = resolve_model_source(name, base_model)
+    resolved = resolve_precision(precision, device=device, model=source)
     model, tokenizer = load_backbone(
-        name,
+        source,
         task,
-        base_model=base_model,
         dtype=weights_dtype(resolved),
         device=device,
         tokenizer_name=tokenizer_name,
@@ -142,4 +154,4 @@ def load_for_inference(
         from .int8 import Int8Quantizer
 
         int8 = Int8Quantizer(model)
-    return InferenceModel(model, tokenizer, resolved, int8)
+    return InferenceModel(model, tokenizer, resolved, int8, source)

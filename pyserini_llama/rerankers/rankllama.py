@@ -166,6 +166,7 @@ class RankLLaMAReranker:
                 tokenizer_name=tokenizer,
             )
             model, tokenizer, self.precision, self.int8 = loaded.model, loaded.tokenizer, loaded.precision, loaded.int8
+            source = loaded.source
         else:
             if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
                 raise ValueError("with an already loaded model, pass its tokenizer object as tokenizer=")
@@ -180,9 +181,9 @@ class RankLLaMAReranker:
         self.model, self.tokenizer, self.name, self.device = model, tokenizer, name, device
         self.template = PairTemplate.of(tokenizer)
         self.pad_id = int(model.config.pad_token_id)
-        from ..modeling.loading import recorded_input_format, serving_lengths
+        from ..modeling.loading import read_input_format, serving_lengths
 
-        record = recorded_input_format(name, base_model) if loaded_by_name else {}
+        record = read_input_format(source) if loaded_by_name else {}  # the source just loaded: no second look-up
         self.query_max_length, self.max_length = serving_lengths(record, query_max_length, max_length)
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be at least 1")

@@ -231,7 +231,7 @@ class TrainingArguments:
                     "passages on their own: --query-max-length and --passage-max-length"
                 )
             self.passage_max_length = PASSAGE_MAX_LENGTH if self.passage_max_length is None else self.passage_max_length
-            lengths = ("passage_max_length",)
+            name = "passage_max_length"
         else:
             if self.passage_max_length is not None:
                 fail(
@@ -241,12 +241,11 @@ class TrainingArguments:
                     f"{self.query_max_length} --passage-max-length {self.passage_max_length}"
                 )
             self.max_length = RERANK_TRAIN_MAX_LENGTH if self.max_length is None else self.max_length
-            lengths = ("max_length",)
+            name = "max_length"
             if self.max_length <= self.query_max_length:
                 fail(f"--max-length {self.max_length} leaves no room for the document after --query-max-length")
-        for name in lengths:
-            if getattr(self, name) < 1:
-                fail(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+        if getattr(self, name) < 1:
+            fail(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
 
     def served_lengths(self) -> dict | None:
         """RankLLaMA: the lengths the model is trained with, recorded with it so that serving uses them."""

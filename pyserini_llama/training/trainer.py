@@ -79,12 +79,12 @@ def init_distributed(args: TrainingArguments) -> tuple[int, int]:
 
 
 def rng_state() -> dict:
-    """Every RNG's state as tensors and plain lists and numbers, so that it loads with ``weights_only=True``."""
-    version, words, gauss = random.getstate()
+    """Every RNG's state as tensors and plain tuples and numbers, so that it loads with ``weights_only=True``
+    (Python's state is one already; numpy's key array becomes a tensor)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
-        "python": [version, list(words), gauss],
-        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "python": random.getstate(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
