@@ -439,9 +439,7 @@ def load_lora_weights(backbone, directory: str | Path) -> None:
     missing = sorted(set(ours) - set(saved))
     extra = sorted(set(saved) - set(ours))
     if missing or extra:
-        raise ModelLoadError(
-            f"{directory}: its LoRA layers do not match this model's (missing {missing[:2]}, unexpected {extra[:2]})"
-        )
+        raise ModelLoadError(f"{directory}: its LoRA layers do not match this model's ({key_mismatch(missing, extra)})")
     with torch.no_grad():
         for suffix, param in ours.items():
             if saved[suffix].shape != param.shape:
