@@ -99,13 +99,8 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --model=* | --base-name=* | --pack-model=* | --part-mib=*)
-      value=${1#*=}
-      case $1 in
-        --model=*) MODEL=$value ;;
-        --base-name=*) BASE_NAME=$value ;;
-        --pack-model=*) PACK_DEST=$value ;;
-        --part-mib=*) PART_MIB=$value ;;
-      esac
+      set -- "${1%%=*}" "${1#*=}" "${@:2}" # --opt=value: read as --opt value
+      continue
       ;;
     -*) die "unknown option $1 (see --help)" ;;
     *)
