@@ -178,23 +178,12 @@ def fidelity(tiny_dir: Path, device: str) -> dict:
     return result
 
 
-def write_train_file(path: Path, n: int = 8) -> None:
-    words = ["panda", "lobster", "genes", "proteins", "fox", "dog", "mountain", "species"]
-    with open(path, "w") as f:
-        for i in range(n):
-            w = words[i % len(words)]
-            f.write(json.dumps({
-                "query_id": str(i), "query": f"what about {w} {i}",
-                "positive_passages": [{"docid": f"p{i}", "title": w, "text": f"all about {w} here"}],
-                "negative_passages": [{"docid": f"n{i}-{j}", "text": f"{words[(i + j + 1) % 8]} text {j}"}
-                                      for j in range(3)],
-            }) + "\n")  # fmt: skip
-
-
 def ddp_step(tiny_dir: Path, workdir: Path, device: str, timeout: int) -> dict:
     """One optimizer step of our training CLI under torchrun (1 process; nccl on cuda, gloo on cpu)."""
+    from pyserini_llama.testing import write_train_file
+
     train = workdir / "train.jsonl"
-    write_train_file(train)
+    write_train_file(train, scores=False)
     output = workdir / "ddp-out"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
                "-m", "pyserini_llama.train", "repllama", "--model", str(tiny_dir / "base"), "--train", str(train),

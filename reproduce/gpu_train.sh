@@ -99,13 +99,8 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --model=* | --base-name=* | --pack-model=* | --part-mib=*)
-      value=${1#*=}
-      case $1 in
-        --model=*) MODEL=$value ;;
-        --base-name=*) BASE_NAME=$value ;;
-        --pack-model=*) PACK_DEST=$value ;;
-        --part-mib=*) PART_MIB=$value ;;
-      esac
+      set -- "${1%%=*}" "${1#*=}" "${@:2}" # --opt=value: read as --opt value
+      continue
       ;;
     -*) die "unknown option $1 (see --help)" ;;
     *)
@@ -398,23 +393,20 @@ train_model() {
     "$PYTHON" - "$dir" <<'PY' || die "$name: stopped by the time limit before its first checkpoint; raise TIME_BUDGET_S or lower the steps"
 import json, shutil, sys
 from pathlib import Path
-import torch
+from pyserini_llama.training.trainer import LOG_FILE, STATE_FILE, _log_records_up_to, latest_checkpoint, load_state_file
 
 out = Path(sys.argv[1])
-found = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
-if not found:
+checkpoint = latest_checkpoint(out)
+if checkpoint is None:
     sys.exit(1)
-step, checkpoint = found[-1]
 for f in checkpoint.iterdir():
-    if f.is_file() and f.name != "trainer_state.pt" and not f.name.startswith("rng_state"):
+    if f.is_file() and f.name != STATE_FILE and not f.name.startswith("rng_state"):
         shutil.copy2(f, out / f.name)
-state = torch.load(checkpoint / "trainer_state.pt", map_location="cpu", weights_only=False)
+state = load_state_file(checkpoint / STATE_FILE)
+step = state["step"]
 info = {**state["args"], "steps": step, "world_size": state["world_size"], "stopped_by_time_limit": True}
 (out / "training_args.json").write_text(json.dumps(info, indent=2) + "\n")
-log = out / "train_log.jsonl"
-if log.is_file():
-    kept = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    log.write_text("".join(f"{line}\n" for line in kept))
+_log_records_up_to(out / LOG_FILE, step)  # the log's records past the promoted step are dropped
 print(f"promoted {checkpoint.name} to {out}")
 PY
   elif [ "$rc" != 0 ]; then

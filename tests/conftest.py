@@ -1,3 +1,4 @@
+import contextlib
 import importlib.metadata
 import os
 from pathlib import Path
@@ -8,6 +9,27 @@ from pyserini_llama.testing import build_lora_adapter, build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PYSERINI_LLAMA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@contextlib.contextmanager
+def training_killed_in_step(step: int):
+    """Training in the block stops with ``KeyboardInterrupt`` as it starts step ``step`` (1-based), as a kill would
+    stop it; the block must end that way. ``Trainer.forward_backward`` is itself again after the block."""
+    from pyserini_llama.training.trainer import Trainer
+
+    real_step = Trainer.forward_backward
+
+    def dies(self, index):
+        if index == step - 1:
+            raise KeyboardInterrupt
+        return real_step(self, index)
+
+    Trainer.forward_backward = dies
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        Trainer.forward_backward = real_step
 
 
 @pytest.fixture(scope="session")

@@ -16,27 +16,8 @@ from pathlib import Path
 
 import torch
 
+from pyserini_llama.testing import write_train_file
 from pyserini_llama.training import Trainer, TrainingArguments
-
-WORDS = ["panda", "lobster", "genes", "proteins", "fox", "dog", "mountain", "species"]
-
-
-def write_train_file(path, n_queries=8):
-    with open(path, "w") as f:
-        for i in range(n_queries):
-            word = WORDS[i % len(WORDS)]
-            negatives = [
-                {"docid": f"n{i}-{j}", "text": f"{WORDS[(i + j + 1) % len(WORDS)]} text {j}", "score": 0.1 * j}
-                for j in range(4)
-            ]
-            line = {
-                "query_id": str(i),
-                "query": f"what about {word} {i}",
-                "positive_passages": [{"docid": f"p{i}", "title": word, "text": f"all about {word} here", "score": 1}],
-                "negative_passages": negatives,
-            }
-            f.write(json.dumps(line) + "\n")
-
 
 #: The configurations compared; "repllama-top1" trains LoRA on the top layer only, from a trunk cache that
 #: both processes fill and read at once (then the single process reads it too); "-distil" mixes in the

@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+from conftest import training_killed_in_step
 
 from pyserini_llama.data.score_fusion import FusedScorer, interpolate_runs, normalise_hits, parse_weighted
 from pyserini_llama.errors import InputFormatError, PyseriniLlamaError
@@ -151,7 +152,7 @@ def test_bad_distillation_and_case_options_fail_at_start_up(tmp_path, options, m
 
 
 @pytest.mark.parametrize("objective", ["repllama", "rankllama"])
-def test_distillation_resumes_exactly_from_the_trunk_cache(tiny_llama, tmp_path, monkeypatch, objective):
+def test_distillation_resumes_exactly_from_the_trunk_cache(tiny_llama, tmp_path, objective):
     """--lora-layers + --trunk-cache + distillation, killed after a checkpoint: the rerun ends identical."""
     from safetensors.torch import load_file
 
@@ -160,17 +161,8 @@ def test_distillation_resumes_exactly_from_the_trunk_cache(tiny_llama, tmp_path,
                    max_steps=4, save_steps=2, logging_steps=1)  # fmt: skip
     straight = _trainer(tiny_llama, tmp_path / "a", objective, **options)
     straight.train()
-    real_step = Trainer.forward_backward
-
-    def dies_in_step_4(self, step):
-        if step == 3:
-            raise KeyboardInterrupt
-        return real_step(self, step)
-
-    monkeypatch.setattr(Trainer, "forward_backward", dies_in_step_4)
-    with pytest.raises(KeyboardInterrupt):
+    with training_killed_in_step(4):
         _trainer(tiny_llama, tmp_path / "b", objective, **options).train()
-    monkeypatch.setattr(Trainer, "forward_backward", real_step)
     resumed = _trainer(tiny_llama, tmp_path / "b", objective, **options)
     resumed.train()
     a = load_file(tmp_path / "a" / f"out-{objective}" / "adapter_model.safetensors")

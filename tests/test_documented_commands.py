@@ -80,7 +80,7 @@ def fenced_lines(text: str):
         yield number, line, inside
 
 
-def code_block_commands(path: Path, text: str):
+def code_block_commands(text: str):
     """Shell lines of fenced blocks, backslash continuations joined; commented-out commands count too."""
     logical, start = "", 0
     for number, line, inside in fenced_lines(text):
@@ -98,21 +98,15 @@ def code_block_commands(path: Path, text: str):
         logical = ""
 
 
-def inline_commands(path: Path, text: str):
+def inline_commands(text: str):
     """Inline code spans outside fences; a span may wrap over the lines of one paragraph (or table row)."""
     paragraph: list[tuple[int, str]] = []
 
     def flush():
-        if not paragraph:
-            return
-        joined = " ".join(line for _, line in paragraph)
-        offsets, position = [], 0
-        for number, line in paragraph:
-            offsets.append((position, number))
-            position += len(line) + 1
+        joined = "\n".join(line for _, line in paragraph)
         for match in INLINE_CODE.finditer(joined):
-            number = max(n for offset, n in offsets if offset <= match.start())
-            yield number, match.group(1).replace("\\|", "|")
+            number = paragraph[0][0] + joined.count("\n", 0, match.start())  # the line the span starts on
+            yield number, match.group(1).replace("\n", " ").replace("\\|", "|")
         paragraph.clear()
 
     for number, line, inside in fenced_lines(text):
@@ -147,7 +141,7 @@ def as_command(path: Path, line: int, text: str) -> list[Command]:
         return []
     found = []
     for words in segments(tokens):
-        while words and (ENV_ASSIGNMENT.match(words[0]) and not words[0].startswith("--")):
+        while words and ENV_ASSIGNMENT.match(words[0]):
             words = words[1:]
         if not words:
             continue
@@ -174,7 +168,7 @@ def documented_commands() -> list[Command]:
     commands = []
     for path in COMMAND_DOCS:
         text = path.read_text(encoding="utf-8")
-        for line, snippet in [*code_block_commands(path, text), *inline_commands(path, text)]:
+        for line, snippet in [*code_block_commands(text), *inline_commands(text)]:
             if "pyserini_llama" in snippet or "pyserini-llama-" in snippet:
                 commands.extend(as_command(path, line, snippet))
     return commands
@@ -189,22 +183,23 @@ def command_module(name: str):
     return importlib.import_module(f"{name}.__main__")
 
 
-def _check_train(main, args) -> None:
+def _check_train(main, args, command: Command) -> None:
     """The validation ``train`` runs before loading anything (e.g. RankLLaMA refuses --passage-max-length).
 
     The default device is fixed (cuda under torchrun, else cpu) so the result does not depend on this machine.
     """
     from pyserini_llama.training import arguments
 
+    device = "cuda" if command.text.lstrip().startswith("torchrun") else "cpu"
     saved = arguments._default_device
-    arguments._default_device = lambda: _check_train.device
+    arguments._default_device = lambda: device
     try:
         main.arguments_from(args)
     finally:
         arguments._default_device = saved
 
 
-def _check_eval(main, args) -> None:
+def _check_eval(main, args, command: Command) -> None:
     from pyserini_llama.eval import parse_metric
 
     for metric in args.metrics:
@@ -216,8 +211,7 @@ POST_PARSE_CHECKS = {"pyserini_llama.train": _check_train, "pyserini_llama.eval"
 
 def parse_command(command: Command) -> None:
     """Parse ``command.argv`` as the command does, without running it; raises on anything it would refuse."""
-    name = ALIASES.get(command.module, command.module)
-    main = command_module(name)
+    main = command_module(command.module)
     argv = list(command.argv)
     if hasattr(main, "build_parsers"):  # encode: Pyserini's input ... output ... encoder ... sections
         parsers = main.build_parsers()
@@ -230,10 +224,9 @@ def parse_command(command: Command) -> None:
             parsers[section].parse_args(groups[section])
         return
     args = main.build_parser().parse_args(argv)
-    check = POST_PARSE_CHECKS.get(name)
+    check = POST_PARSE_CHECKS.get(ALIASES.get(command.module, command.module))
     if check is not None:
-        _check_train.device = "cuda" if command.text.lstrip().startswith("torchrun") else "cpu"
-        check(main, args)
+        check(main, args, command)
 
 
 def test_enough_commands_were_found():
@@ -313,6 +306,7 @@ def github_slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
+@functools.cache
 def anchors(path: Path) -> set[str]:
     seen: dict[str, int] = {}
     out = set()

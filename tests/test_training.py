@@ -14,6 +14,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import training_killed_in_step
 
 from pyserini_llama.errors import InputFormatError, PyseriniLlamaError, run_cli
 from pyserini_llama.eval import evaluate_run
@@ -369,9 +370,7 @@ def _weights(directory):
 
 
 @pytest.mark.parametrize("objective, extra", [("repllama", []), ("rankllama", ["--full"])])
-def test_resume_after_interruption_gives_the_same_weights(
-    tiny_llama, tmp_path, monkeypatch, one_thread, objective, extra
-):
+def test_resume_after_interruption_gives_the_same_weights(tiny_llama, tmp_path, one_thread, objective, extra):
     """Killed in step 6 of 6 (checkpoint at 4, step 5 lost): rerunning the command ends with identical weights.
 
     LoRA dropout stays on (0.1), so this also checks that the RNG state is restored.
@@ -383,20 +382,11 @@ def test_resume_after_interruption_gives_the_same_weights(
     assert train_main([objective, *common, "--output", str(tmp_path / "straight")]) == 0
 
     interrupted = tmp_path / "interrupted"
-    real_step = Trainer.forward_backward
-
-    def dies_in_step_6(self, step):
-        if step == 5:
-            raise KeyboardInterrupt
-        return real_step(self, step)
-
-    monkeypatch.setattr(Trainer, "forward_backward", dies_in_step_6)
-    with pytest.raises(KeyboardInterrupt):
+    with training_killed_in_step(6):
         train_main([objective, *common, "--output", str(interrupted)])
     assert sorted(p.name for p in interrupted.iterdir() if p.is_dir()) == ["checkpoint-4"]  # only the newest kept
     assert not (interrupted / "training_args.json").exists()
     (interrupted / ".tmp-checkpoint-6").mkdir()  # as a kill in the middle of a save leaves it
-    monkeypatch.setattr(Trainer, "forward_backward", real_step)
     assert train_main([objective, *common, "--output", str(interrupted)]) == 0
 
     straight, resumed = _weights(tmp_path / "straight"), _weights(interrupted)
@@ -430,19 +420,8 @@ def interrupted_run(tiny_llama, tmp_path_factory):
     synthetic_task(root / "train.jsonl", phrasings=1)
     argv = ["repllama", "--model", str(tiny_llama), "--train", str(root / "train.jsonl"), "--group-size", "2",
             "--per-device-batch-size", "4", "--max-steps", "4", "--save-steps", "2", "--device", "cpu"]  # fmt: skip
-    real_step = Trainer.forward_backward
-
-    def dies_in_step_3(self, step):
-        if step == 2:
-            raise KeyboardInterrupt
-        return real_step(self, step)
-
-    Trainer.forward_backward = dies_in_step_3
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train_main([*argv, "--output", str(root / "run")])
-    finally:
-        Trainer.forward_backward = real_step
+    with training_killed_in_step(3):
+        train_main([*argv, "--output", str(root / "run")])
     assert (root / "run" / "checkpoint-2").is_dir()
     shutil.copytree(root / "run", root / "pristine")
     return argv, root / "run"
