@@ -393,7 +393,7 @@ train_model() {
     "$PYTHON" - "$dir" <<'PY' || die "$name: stopped by the time limit before its first checkpoint; raise TIME_BUDGET_S or lower the steps"
 import json, shutil, sys
 from pathlib import Path
-from pyserini_llama.training.trainer import LOG_FILE, STATE_FILE, _log_records_up_to, latest_checkpoint, load_state_file
+from pyserini_llama.training.trainer import LOG_FILE, STATE_FILE, log_records_up_to, latest_checkpoint, load_state_file
 
 out = Path(sys.argv[1])
 checkpoint = latest_checkpoint(out)
@@ -406,7 +406,7 @@ state = load_state_file(checkpoint / STATE_FILE)
 step = state["step"]
 info = {**state["args"], "steps": step, "world_size": state["world_size"], "stopped_by_time_limit": True}
 (out / "training_args.json").write_text(json.dumps(info, indent=2) + "\n")
-_log_records_up_to(out / LOG_FILE, step)  # the log's records past the promoted step are dropped
+log_records_up_to(out / LOG_FILE, step)  # the log's records past the promoted step are dropped
 print(f"promoted {checkpoint.name} to {out}")
 PY
   elif [ "$rc" != 0 ]; then

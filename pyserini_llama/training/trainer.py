@@ -506,7 +506,7 @@ class Trainer:
                 self.scheduler.step()
         self.step = start_step
         if self.rank == 0:
-            _log_records_up_to(self.output / LOG_FILE, self.step, inherit_from=path / LOG_FILE)
+            log_records_up_to(self.output / LOG_FILE, self.step, inherit_from=path / LOG_FILE)
         logger.info("starting from adapter %s at step %d of %d", path, start_step, self.total_steps)
 
     def warm_start_from(self, adapter: str | Path) -> None:
@@ -560,7 +560,7 @@ class Trainer:
             raise TrainingConfigError(f"{rng_file}: not an RNG state this version wrote ({exc})") from None
         self.step = state["step"]
         if self.rank == 0:
-            _log_records_up_to(self.output / LOG_FILE, self.step)
+            log_records_up_to(self.output / LOG_FILE, self.step)
         logger.info("resuming from %s (step %d of %d)", checkpoint, self.step, self.total_steps)
 
     def save_final(self) -> None:
@@ -583,7 +583,7 @@ class Trainer:
         return hf_model(self.backbone)
 
 
-def _log_records_up_to(log: Path, step: int, inherit_from: Path | None = None) -> None:
+def log_records_up_to(log: Path, step: int, inherit_from: Path | None = None) -> None:
     """Keep the log records of steps up to ``step`` only: later ones will be redone, so a resumed log reads as
     one run. A log left empty starts with ``inherit_from``'s records up to ``step`` (the log a shipped adapter
     keeps beside it), so a continued run's ``train_log.jsonl`` is the whole curve, not only the new part."""
